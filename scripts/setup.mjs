@@ -50,5 +50,13 @@ if (missing.length > 0) {
   console.log(`setup: installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  // Debian's postinst scripts start services (nginx on :80) unless policy-rc.d forbids it.
+  const policy = '/usr/sbin/policy-rc.d';
+  const addedPolicy = !fs.existsSync(policy);
+  if (addedPolicy) fs.writeFileSync(policy, '#!/bin/sh\n# switchboard setup: installing packages must not start services\nexit 101\n', { mode: 0o755 });
+  try {
+    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  } finally {
+    if (addedPolicy) fs.rmSync(policy);
+  }
 }
