@@ -23,7 +23,7 @@ export type PollFlag = 'IN' | 'PRI' | 'OUT' | 'ERR' | 'HUP' | 'RDHUP';
  * A condition is a question the runtime answers when the call is made.
  * `source` says who knows the answer:
  *  - `argument`: the call's own arguments (flags, address, `how`);
- *  - `socket`:   the socket's remembered facts (see `flags`) or its fd flags;
+ *  - `socket`:   the socket's memory (see `memory`) or its fd flags;
  *  - `peer`:     the other end or the network (data queued, listener exists).
  * Conditions are boolean unless `values` lists their domain.
  */
@@ -33,8 +33,11 @@ export interface ConditionDecl {
   readonly values?: readonly string[];
 }
 
-/** A guard: the case applies when every named condition has the given value. */
-export type Guard<K extends string> = { readonly [P in K]?: boolean | string };
+/**
+ * A guard: the case applies when every named condition (or memory) has the
+ * given value, or one of the listed values.
+ */
+export type Guard<K extends string> = { readonly [P in K]?: boolean | string | readonly string[] };
 
 /** What a call's successful return value means. */
 export type Returns =
@@ -43,28 +46,37 @@ export type Returns =
   | 'sent' //          the number of bytes (or the datagram) accepted for sending
   | 'received' //      bytes (or one datagram) taken from the receive queue
   | 'eof' //           0 from a read: the stream's end
-  | 'sockname' //      0, and the address is the socket's own (see StateDecl.sockname)
-  | 'peername'; //     0, and the address is the peer's
+  | 'sockname' //      0, and the socket's own address (as the `local` effects left it)
+  | 'peername' //      0, and the peer's address
+  | 'pendingError'; // 0, and SO_ERROR's value is the pending error (memory `error`)
+
+/**
+ * What a call does to the socket's own address (what getsockname shows):
+ *  - `bind`:       the address and port the call asked for (port 0: an ephemeral port);
+ *  - `autobind`:   keep the address, pick an ephemeral port if there is none;
+ *  - `connect`:    the local address that reaches the peer, port kept or ephemeral;
+ *  - `disconnect`: back to the wildcard address unless bind() chose one; the port stays.
+ */
+export type LocalEffect = 'bind' | 'autobind' | 'connect' | 'disconnect';
 
 /** What one call does in one state (for one combination of conditions). */
 export interface Outcome<S extends string, F extends string> {
   /** Success, and what the return value means. */
   readonly returns?: Returns;
-  /** Failure with this errno (-1 returned). */
-  readonly fails?: Errno;
+  /** Failure with this errno (-1 returned); `pending`: the errno held in memory `error`. */
+  readonly fails?: Errno | 'pending';
   /**
    * The call sleeps until the peer or the network acts.  A signal interrupts
    * it: then it fails with EINTR, unless `returns` says it had already made
    * progress (MSG_WAITALL with some data), and the socket moves to `to`.
    */
   readonly blocks?: true;
-  /** `getsockopt(SO_ERROR)` reports this pending error ('none' for 0). */
-  readonly reports?: Errno | 'none';
   /** The state afterwards (default: unchanged). */
   readonly to?: S;
-  /** Remembered facts set or cleared by the call. */
-  readonly set?: readonly F[];
-  readonly clear?: readonly F[];
+  /** Memory the call changes (see Machine.memory). */
+  readonly set?: { readonly [P in F]?: boolean | string };
+  /** What the call does to the socket's own address. */
+  readonly local?: LocalEffect;
   /** A signal the call raises (SIGPIPE on a write to a closed stream). */
   readonly raises?: 'SIGPIPE';
   /**
@@ -109,8 +121,14 @@ export interface StateDecl<K extends string> {
   readonly poll: readonly Readiness<K>[];
 }
 
-export interface FlagDecl {
+/**
+ * Memory kept beside the state: facts Linux remembers independently of the
+ * connection's phase (a pending error, a shutdown requested before connect).
+ * Boolean (initially false) unless `values` lists the domain (initially the first).
+ */
+export interface MemoryDecl {
   readonly doc: string;
+  readonly values?: readonly string[];
 }
 
 export interface Machine<S extends string, C extends string, K extends string, F extends string> {
@@ -122,8 +140,8 @@ export interface Machine<S extends string, C extends string, K extends string, F
   readonly states: { readonly [P in S]: StateDecl<K | F> };
   readonly calls: { readonly [P in C]: CallDecl<K | F> };
   readonly conditions: { readonly [P in K]: ConditionDecl };
-  /** Remembered facts: boolean memory kept beside the state, testable in guards. */
-  readonly flags: { readonly [P in F]: FlagDecl };
+  /** Memory beside the state, testable in guards like conditions. */
+  readonly memory: { readonly [P in F]: MemoryDecl };
   readonly rules: { readonly [P in S]: { readonly [Q in C]: Rule<S, K | F, F> } };
 }
 
@@ -140,4 +158,30 @@ export function every<C extends string, S extends string, K extends string, F ex
   rule: Rule<S, K, F>,
 ): { [P in C]: Rule<S, K, F> } {
   return Object.fromEntries(calls.map((c) => [c, rule])) as { [P in C]: Rule<S, K, F> };
+}
+
+/**
+ * Narrows a rule to the cases where `when` holds: every case of `rule` gets
+ * `when` added to its guard.  Lets a spec say "with AF_UNSPEC, do what a
+ * disconnect does" without repeating the disconnect's own cases.
+ */
+export function under<S extends string, K extends string, F extends string>(
+  when: Guard<K>,
+  rule: Rule<S, K, F>,
+): Case<S, K, F>[] {
+  const cases: readonly Case<S, K, F>[] = isCases(rule) ? rule : [{ when: {}, then: rule }];
+  return cases.map((c) => {
+    for (const k of Object.keys(c.when) as K[]) {
+      if (k in when && JSON.stringify(when[k]) !== JSON.stringify(c.when[k])) {
+        throw new Error(`under(): condition '${k}' is constrained twice`);
+      }
+    }
+    return { when: { ...when, ...c.when }, then: c.then };
+  });
+}
+
+export function isCases<S extends string, K extends string, F extends string>(
+  rule: Rule<S, K, F>,
+): rule is readonly Case<S, K, F>[] {
+  return Array.isArray(rule);
 }
