@@ -16,8 +16,8 @@
 /** A Linux errno name, e.g. `ECONNREFUSED`; codegen checks it against the kernel headers. */
 export type Errno = `E${string}`;
 
-/** Readiness bits as `poll(2)` reports them (without the *NORM aliases). */
-export type PollFlag = 'IN' | 'PRI' | 'OUT' | 'ERR' | 'HUP' | 'RDHUP';
+/** Readiness bits as `poll(2)` reports them (without the *NORM aliases); NVAL: not an open descriptor. */
+export type PollFlag = 'IN' | 'PRI' | 'OUT' | 'ERR' | 'HUP' | 'RDHUP' | 'NVAL';
 
 /**
  * A condition is a question the runtime answers when the call is made.
@@ -55,9 +55,12 @@ export type Returns =
  *  - `bind`:       the address and port the call asked for (port 0: an ephemeral port);
  *  - `autobind`:   keep the address, pick an ephemeral port if there is none;
  *  - `connect`:    the local address that reaches the peer, port kept or ephemeral;
- *  - `disconnect`: back to the wildcard address unless bind() chose one; the port stays.
+ *  - `refused`:    connect picked a port, then the failure reset the address to the
+ *                  wildcard (unless bind() chose one); the port stays visible;
+ *  - `disconnect`: back to the wildcard address unless bind() chose one; TCP keeps
+ *                  showing the port, UDP forgets a port bind() did not choose.
  */
-export type LocalEffect = 'bind' | 'autobind' | 'connect' | 'disconnect';
+export type LocalEffect = 'bind' | 'autobind' | 'connect' | 'refused' | 'disconnect';
 
 /** What one call does in one state (for one combination of conditions). */
 export interface Outcome<S extends string, F extends string> {
@@ -165,18 +168,19 @@ export function every<C extends string, S extends string, K extends string, F ex
  * `when` added to its guard.  Lets a spec say "with AF_UNSPEC, do what a
  * disconnect does" without repeating the disconnect's own cases.
  */
-export function under<S extends string, K extends string, F extends string>(
-  when: Guard<K>,
+export function under<S extends string, K extends string, F extends string, W extends string>(
+  when: Guard<W>,
   rule: Rule<S, K, F>,
-): Case<S, K, F>[] {
+): Case<S, K | W, F>[] {
   const cases: readonly Case<S, K, F>[] = isCases(rule) ? rule : [{ when: {}, then: rule }];
   return cases.map((c) => {
-    for (const k of Object.keys(c.when) as K[]) {
-      if (k in when && JSON.stringify(when[k]) !== JSON.stringify(c.when[k])) {
+    for (const k of Object.keys(c.when)) {
+      const outer = (when as Record<string, unknown>)[k];
+      if (outer !== undefined && JSON.stringify(outer) !== JSON.stringify((c.when as Record<string, unknown>)[k])) {
         throw new Error(`under(): condition '${k}' is constrained twice`);
       }
     }
-    return { when: { ...when, ...c.when }, then: c.then };
+    return { when: { ...when, ...c.when } as Guard<K | W>, then: c.then };
   });
 }
 
