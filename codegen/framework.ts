@@ -30,7 +30,11 @@ export function formatProblem(p: Problem): string {
  */
 export interface Locator {
   readonly file: string;
-  at(path: readonly string[]): Where;
+  /**
+   * Where the value at `path` is written.  With `needle`, the string literal
+   * of that value inside it, when written literally there (e.g. the bad errno).
+   */
+  at(path: readonly string[], needle?: string): Where;
   /** Every property assignment named `name` directly inside the object at `path` (duplicates show up here). */
   occurrences(path: readonly string[], name: string): Where[];
   node(path: readonly string[]): Node | undefined;

@@ -41,7 +41,11 @@ export async function loadSpecs(specsDir: string, root: string): Promise<LoadedS
     skipAddingFilesFromTsConfig: true,
   });
   project.addSourceFilesAtPaths(path.join(specsDir, '**/*.ts'));
-  const rel = (f: string) => path.relative(root, f) || f;
+  // Inside the project: relative to its root; a copy elsewhere (tests): as if it were specs/.
+  const rel = (f: string) => {
+    const r = path.relative(root, f);
+    return r.startsWith('..') ? path.relative(path.dirname(specsDir), f) : r;
+  };
 
   const typeProblems: Problem[] = [];
   for (const d of project.getPreEmitDiagnostics()) {
@@ -115,7 +119,11 @@ function child(container: Node, segment: string): { node: Node; value?: Expressi
     return undefined;
   }
   if (Node.isArrayLiteralExpression(container) && /^\d+$/.test(segment)) {
-    const el = container.getElements()[Number(segment)];
+    // After a spread (`...under(...)`) element positions no longer match value indexes.
+    const elements = container.getElements();
+    const index = Number(segment);
+    if (elements.slice(0, index + 1).some((e) => Node.isSpreadElement(e))) return undefined;
+    const el = elements[index];
     return el ? { node: el, value: el } : undefined;
   }
   return undefined;
@@ -155,9 +163,19 @@ function makeLocator(root: ObjectLiteralExpression, file: string): Locator {
     }
     return { node, exact: true };
   };
+  const literal = (node: Node, needle: string): Node | undefined => {
+    const scope = Node.isPropertyAssignment(node) ? (node.getInitializer() ?? node) : node;
+    return scope
+      .getDescendantsOfKind(SyntaxKind.StringLiteral)
+      .find((l) => l.getLiteralValue() === needle);
+  };
   return {
     file,
-    at: (p) => whereOf(walk(p).node, file),
+    at: (p, needle) => {
+      const { node } = walk(p);
+      const hit = needle !== undefined ? literal(node, needle) : undefined;
+      return whereOf(hit ?? node, file);
+    },
     node: (p) => {
       const w = walk(p);
       return w.exact ? w.node : undefined;

@@ -122,8 +122,30 @@ static bool parse(int argc, char **argv, struct options *o, long *child)
 	return true;
 }
 
+/* In the circuit column the shim must really be loaded: a sequence that ran
+ * without it would agree for the wrong reason. */
+static bool shim_loaded(const char *shim)
+{
+	const char *base = strrchr(shim, '/');
+	base = base ? base + 1 : shim;
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, base) != NULL;
+	fclose(f);
+	return found;
+}
+
 static int run_child(long index)
 {
+	const char *expect = getenv("SBV_EXPECT_SHIM");
+	if (expect && !shim_loaded(expect)) {
+		printf("HARNESS %ld 0 the shim %s is not loaded in the child\n", index, expect);
+		return 2;
+	}
 	if (sbv_enter_netns() != 0) {
 		printf("HARNESS %ld 0 no network namespace\n", index);
 		return 2;
@@ -153,6 +175,7 @@ static bool start(struct job *j, unsigned index, const struct options *o, const 
 			char idx[32];
 			snprintf(idx, sizeof idx, "%u", index);
 			setenv("LD_PRELOAD", o->shim, 1);
+			setenv("SBV_EXPECT_SHIM", o->shim, 1);
 			execl(self, "sb-verify", "--child", idx, (char *)NULL);
 			printf("HARNESS %u 0 exec %s: %s\n", index, self, strerror(errno));
 			_exit(2);
@@ -401,6 +424,7 @@ int main(int argc, char **argv)
 				char idx[32];
 				snprintf(idx, sizeof idx, "%ld", o.only);
 				setenv("LD_PRELOAD", o.shim, 1);
+				setenv("SBV_EXPECT_SHIM", o.shim, 1);
 				execl(self, "sb-verify", "--child", idx, (char *)NULL);
 				_exit(2);
 			}

@@ -23,9 +23,9 @@ export function isMachine(v: unknown): v is AnyMachine {
 
 export function checkMachine(spec: AnyMachine, loc: Locator | undefined, libcFunctions?: ReadonlySet<string>): Problem[] {
   const problems: Problem[] = [];
-  const at = (path: readonly string[]): Where => loc?.at(path) ?? { file: 'specs', line: 0, column: 0 };
-  const report = (path: readonly string[], subject: string, message: string) =>
-    problems.push({ where: at(path), subject: `${spec.name}: ${subject}`, message });
+  const at = (path: readonly string[], needle?: string): Where => loc?.at(path, needle) ?? { file: 'specs', line: 0, column: 0 };
+  const report = (path: readonly string[], subject: string, message: string, needle?: string) =>
+    problems.push({ where: at(path, needle), subject: `${spec.name}: ${subject}`, message });
 
   const m = buildModel(spec);
   const states = new Set(m.states);
@@ -140,21 +140,21 @@ export function checkMachine(spec: AnyMachine, loc: Locator | undefined, libcFun
       if (extra.length > 0) report(path, subject, `an impossible pair cannot also say ${extra.join(', ')}`);
       return;
     }
-    if (o.to !== undefined && !states.has(o.to)) report(path, subject, `target state '${o.to}' is not declared in states`);
+    if (o.to !== undefined && !states.has(o.to)) report(path, subject, `target state '${o.to}' is not declared in states`, o.to);
     if (o.fails !== undefined) {
       if (o.fails === 'pending') {
         if (!memory.has('error')) report(path, subject, `fails with 'pending', but the machine has no 'error' memory`);
       } else if (!errnos.has(o.fails)) {
-        report(path, subject, `'${o.fails}' is not a Linux errno`);
+        report(path, subject, `'${o.fails}' is not a Linux errno`, o.fails);
       }
     }
-    if (o.returns !== undefined && !RETURNS.has(o.returns)) report(path, subject, `returns '${o.returns}' is not one of ${[...RETURNS].join(', ')}`);
-    if (o.local !== undefined && !LOCAL.has(o.local)) report(path, subject, `local '${o.local}' is not one of ${[...LOCAL].join(', ')}`);
+    if (o.returns !== undefined && !RETURNS.has(o.returns)) report(path, subject, `returns '${o.returns}' is not one of ${[...RETURNS].join(', ')}`, o.returns);
+    if (o.local !== undefined && !LOCAL.has(o.local)) report(path, subject, `local '${o.local}' is not one of ${[...LOCAL].join(', ')}`, o.local);
     if (o.raises !== undefined && o.fails === undefined) report(path, subject, 'only a failing call raises SIGPIPE');
     for (const [k, v] of Object.entries(o.set ?? {})) {
       const f: Fact | undefined = memory.get(k);
       if (!f) report(path, subject, `sets '${k}', which is not declared in memory`);
-      else if (!f.values.includes(String(v))) report(path, subject, `sets '${k}' to '${String(v)}' (values: ${f.values.join(', ')})`);
+      else if (!f.values.includes(String(v))) report(path, subject, `sets '${k}' to '${String(v)}' (values: ${f.values.join(', ')})`, String(v));
     }
     if (decl?.kind === 'event') {
       if (o.returns !== undefined || o.fails !== undefined || o.blocks !== undefined) {
