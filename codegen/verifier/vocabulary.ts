@@ -130,3 +130,36 @@ export function flagNames(flags: number): string {
     .map(([n]) => `MSG_${n}`);
   return names.length ? names.join('|') : '0';
 }
+
+/** bind(): loopback or wildcard, a fixed free port, port 0, a taken port, a port shared under SO_REUSEADDR. */
+export function bindVariants(call: string): Variant[] {
+  return (['LOOPBACK', 'ANY'] as const).flatMap((addr) => {
+    const a = addr === 'ANY' ? 'any' : 'lo';
+    return [
+      variant({ call, label: `bind(${a}:fixed)`, addr, port: PORTS.FIXED }),
+      variant({ call, label: `bind(${a}:0)`, addr, port: 0 }),
+      variant({ call, label: `bind(${a}:taken)`, addr, port: PORTS.TAKEN }),
+      variant({ call, label: `bind(${a}:shared, SO_REUSEADDR)`, addr, port: PORTS.SHARED, reuse: true }),
+    ];
+  });
+}
+
+export function shutdownVariants(call: string): Variant[] {
+  return (['SHUT_RD', 'SHUT_WR', 'SHUT_RDWR'] as const).map((h, how) => variant({ call, label: `shutdown(${h})`, how: how as 0 | 1 | 2 }));
+}
+
+/** Conditions both worlds answer from the arguments alone; undefined for the others. */
+export function argumentCondition(v: Variant | null, nonblockSocket: boolean, name: string): string | undefined {
+  const flags = v?.flags ?? 0;
+  switch (name) {
+    case 'nonblocking':
+      return String(nonblockSocket || (flags & MSG.DONTWAIT) !== 0);
+    case 'port':
+      if (!v || v.port === PORTS.FIXED || v.port === 0) return 'free';
+      return v.port === PORTS.TAKEN ? 'taken' : 'shared';
+    case 'how':
+      return ['SHUT_RD', 'SHUT_WR', 'SHUT_RDWR'][v?.how ?? 0];
+    default:
+      return undefined;
+  }
+}

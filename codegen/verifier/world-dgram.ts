@@ -3,7 +3,7 @@
  * socket, a port nobody holds, and the datagrams queued for us.
  */
 import { ANY0, bool, type Addr, type ApplyArgs, type SeqParams, type World, type WorldEffect } from './world.ts';
-import { MSG, PORTS, SIZES, variant, type AddrKind, type Variant } from './vocabulary.ts';
+import { argumentCondition, bindVariants, MSG, PORTS, shutdownVariants, SIZES, variant, type AddrKind, type Variant } from './vocabulary.ts';
 
 interface Datagram {
   readonly tag: number;
@@ -52,15 +52,7 @@ export const dgramWorld: World<DgramWorld> = {
       case 'socket':
         return [variant({ call, label: 'socket()' })];
       case 'bind':
-        return (['LOOPBACK', 'ANY'] as const).flatMap((addr) => {
-          const a = addr === 'ANY' ? 'any' : 'lo';
-          return [
-            variant({ call, label: `bind(${a}:fixed)`, addr, port: PORTS.FIXED }),
-            variant({ call, label: `bind(${a}:0)`, addr, port: 0 }),
-            variant({ call, label: `bind(${a}:taken)`, addr, port: PORTS.TAKEN }),
-            variant({ call, label: `bind(${a}:shared, SO_REUSEADDR)`, addr, port: PORTS.SHARED, reuse: true }),
-          ];
-        });
+        return bindVariants(call);
       case 'listen':
         return [variant({ call, label: 'listen(8)' })];
       case 'accept':
@@ -72,9 +64,7 @@ export const dgramWorld: World<DgramWorld> = {
           variant({ call, label: 'connect(AF_UNSPEC)', addr: 'UNSPEC' }),
         ];
       case 'shutdown':
-        return (['SHUT_RD', 'SHUT_WR', 'SHUT_RDWR'] as const).map((h, how) =>
-          variant({ call, label: `shutdown(${h})`, how: how as 0 | 1 | 2 }),
-        );
+        return shutdownVariants(call);
       case 'send':
         return [
           variant({ call, label: 'send(0)', api: 'SEND', len: SIZES.send }),
@@ -114,20 +104,15 @@ export const dgramWorld: World<DgramWorld> = {
 
   condition(w: DgramWorld, v: Variant | null, p: SeqParams, name: string): string {
     const flags = v?.flags ?? 0;
+    const common = argumentCondition(v, p.nonblock, name);
+    if (common !== undefined) return common;
     switch (name) {
-      case 'nonblocking':
-        return bool(p.nonblock || (flags & MSG.DONTWAIT) !== 0);
       case 'readable':
         return bool(w.queue.length > 0);
       case 'target':
         return !v ? 'peer' : v.addr === 'UNSPEC' ? 'unspec' : destOf(v);
       case 'dest':
         return v ? destOf(v) : 'peer';
-      case 'port':
-        if (!v || v.port === PORTS.FIXED || v.port === 0) return 'free';
-        return v.port === PORTS.TAKEN ? 'taken' : 'shared';
-      case 'how':
-        return ['SHUT_RD', 'SHUT_WR', 'SHUT_RDWR'][v?.how ?? 0] as string;
       case 'recvMode':
         if (flags & MSG.PEEK) return 'peek';
         if (flags & MSG.TRUNC) return 'trunc';

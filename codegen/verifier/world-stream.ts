@@ -4,7 +4,7 @@
  * connection the harness accepts, and the bytes each way.
  */
 import { ANY0, bool, type Addr, type ApplyArgs, type SeqParams, type World, type WorldEffect } from './world.ts';
-import { MSG, PORTS, SIZES, variant, type AddrKind, type Variant } from './vocabulary.ts';
+import { argumentCondition, bindVariants, MSG, PORTS, shutdownVariants, SIZES, variant, type AddrKind, type Variant } from './vocabulary.ts';
 
 interface Conn {
   /** Bytes waiting in our receive queue. */
@@ -73,15 +73,7 @@ export const streamWorld: World<StreamWorld> = {
       case 'socket':
         return [variant({ call, label: 'socket()' })];
       case 'bind':
-        return (['LOOPBACK', 'ANY'] as const).flatMap((addr) => {
-          const a = addr === 'ANY' ? 'any' : 'lo';
-          return [
-            variant({ call, label: `bind(${a}:fixed)`, addr, port: PORTS.FIXED }),
-            variant({ call, label: `bind(${a}:0)`, addr, port: 0 }),
-            variant({ call, label: `bind(${a}:taken)`, addr, port: PORTS.TAKEN }),
-            variant({ call, label: `bind(${a}:shared, SO_REUSEADDR)`, addr, port: PORTS.SHARED, reuse: true }),
-          ];
-        });
+        return bindVariants(call);
       case 'listen':
         return [variant({ call, label: 'listen(8)' })];
       case 'accept':
@@ -96,9 +88,7 @@ export const streamWorld: World<StreamWorld> = {
           variant({ call, label: 'connect(AF_UNSPEC)', addr: 'UNSPEC' }),
         ];
       case 'shutdown':
-        return (['SHUT_RD', 'SHUT_WR', 'SHUT_RDWR'] as const).map((h, how) =>
-          variant({ call, label: `shutdown(${h})`, how: how as 0 | 1 | 2 }),
-        );
+        return shutdownVariants(call);
       case 'send':
         return [
           variant({ call, label: 'send(0)', api: 'SEND', len: SIZES.send }),
@@ -145,9 +135,9 @@ export const streamWorld: World<StreamWorld> = {
 
   condition(w: StreamWorld, v: Variant | null, p: SeqParams, name: string): string {
     const flags = v?.flags ?? 0;
+    const common = argumentCondition(v, p.nonblock, name);
+    if (common !== undefined) return common;
     switch (name) {
-      case 'nonblocking':
-        return bool(p.nonblock || (flags & MSG.DONTWAIT) !== 0);
       case 'readable': {
         const rx = w.conn?.rx ?? 0;
         if (rx === 0) return 'none';
@@ -164,11 +154,6 @@ export const streamWorld: World<StreamWorld> = {
         // A socket bound to ::1 has no route to an IPv4 address.
         if (v.addr === 'MAPPED' && w.addrLocked && w.local.kind === 'LOOPBACK') return 'unreachable';
         return targetKind(v);
-      case 'port':
-        if (!v || v.port === PORTS.FIXED || v.port === 0) return 'free';
-        return v.port === PORTS.TAKEN ? 'taken' : 'shared';
-      case 'how':
-        return ['SHUT_RD', 'SHUT_WR', 'SHUT_RDWR'][v?.how ?? 0] as string;
       case 'recvMode':
         return recvMode(flags);
       case 'nosignal':
