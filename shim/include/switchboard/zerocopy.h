@@ -1,0 +1,67 @@
+/*
+ * switchboard/zerocopy.h — read and write a circuit's rings in place.
+ *
+ * For a program that wants more than send()/recv(): instead of copying
+ * through a buffer, reserve a span of the send ring, write into it, commit
+ * it; peek at the bytes waiting in the receive ring, use them, release them.
+ * Spans are iovecs, so a ring's wrap-around is explicit: one or two of them.
+ *
+ * These functions are exported by libswitchboard.so.  They work on a program's
+ * own stream socket fds that are circuits.  On any other fd they fail, so a
+ * program can fall back to send()/recv():
+ *   EBADF       fd is not open
+ *   ENOTSOCK    fd is not a socket
+ *   EOPNOTSUPP  fd is a socket but not a circuit (or a datagram circuit)
+ *
+ * Errors while using a circuit are those of send()/recv() on it: EAGAIN
+ * (MSG_DONTWAIT, or an O_NONBLOCK socket), EPIPE, ECONNRESET, EPROTO (the
+ * peer corrupted the circuit), EINTR.  Blocking calls wait like recv()/send().
+ *
+ * A reserved span stays reserved until committed (commit 0 to give it up);
+ * a peeked span stays valid until released.  One reservation and one peek
+ * may be outstanding per socket at a time.
+ *
+ *     struct iovec iov[2]; int n;
+ *     ssize_t room = sb_zc_send_reserve(fd, 1, iov, &n, 0);
+ *     if (room < 0 && (errno == EOPNOTSUPP || errno == ENOTSOCK)) ... use send() ...
+ *     size_t used = fill(iov, n);                 // write straight into the ring
+ *     sb_zc_send_commit(fd, used);                // the peer may now read it
+ *
+ *     ssize_t avail = sb_zc_recv_peek(fd, iov, &n, 0);   // 0: EOF
+ *     size_t taken = consume(iov, n);
+ *     sb_zc_recv_release(fd, taken);
+ */
+#ifndef SWITCHBOARD_ZEROCOPY_H
+#define SWITCHBOARD_ZEROCOPY_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 if fd is a stream circuit the zero-copy calls work on, 0 if not (errno says why). */
+int sb_zc_is_circuit(int fd);
+
+/* Reserves at least `min` bytes of the send ring (waiting for room unless
+ * MSG_DONTWAIT), fills iov[0..*iovcnt) with everything free (at most two
+ * spans) and returns their total length. */
+ssize_t sb_zc_send_reserve(int fd, size_t min, struct iovec iov[2], int *iovcnt, int flags);
+
+/* Publishes the first `len` bytes of the reservation to the peer (len <= reserved). */
+int sb_zc_send_commit(int fd, size_t len);
+
+/* Waits for data (unless MSG_DONTWAIT), fills iov with the readable bytes (at
+ * most two spans) and returns their total; 0 means the peer shut down writing. */
+ssize_t sb_zc_recv_peek(int fd, struct iovec iov[2], int *iovcnt, int flags);
+
+/* Consumes the first `len` peeked bytes, making room for the peer. */
+int sb_zc_recv_release(int fd, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

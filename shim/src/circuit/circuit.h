@@ -1,0 +1,140 @@
+/*
+ * A circuit endpoint: one process's view of a circuit.
+ *
+ * A circuit is a sealed memfd (see layout.h) plus a pair of connected kernel
+ * sockets, one per endpoint (AF_UNIX, in the future handed out by the
+ * operator).  The kernel socket is the endpoint's identity and doorbell:
+ * the program's socket fd *is* this kernel fd, a side rings the other's
+ * doorbell by writing a byte on it only when the other announced that it is
+ * going to sleep, and when the last holder of the peer's end dies the kernel
+ * tells us (POLLHUP), which is how peer death is noticed.
+ *
+ * Every function returns >= 0 on success or a negative errno; the shim turns
+ * that into -1/errno (and SIGPIPE where Linux raises it).  Errors:
+ *   -EAGAIN      would block (non-blocking, or SB_NONBLOCK)
+ *   -EINTR       a signal arrived while waiting and nothing was transferred
+ *   -ETIMEDOUT   the wait's deadline passed (the shim maps it to EAGAIN for SO_RCVTIMEO)
+ *   -EPIPE       writing after our shutdown(SHUT_WR) or after the peer closed its reading side
+ *   -ECONNRESET  the peer reset the circuit, or died leaving our bytes unread
+ *   -EPROTO      the peer corrupted the shared memory: the circuit is broken for good
+ *   -EMSGSIZE    a datagram larger than the ring can ever hold
+ *
+ * Threads: one thread may send while another receives on the same endpoint
+ * without locks (each ring has one producer and one consumer).  Several
+ * senders (or receivers) on one endpoint must serialise; the shim does that.
+ */
+#ifndef SB_CIRCUIT_H
+#define SB_CIRCUIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "layout.h"
+
+enum sb_circuit_role {
+	SB_ROLE_CONNECTOR = 0, /* sends on ring A, receives on ring B */
+	SB_ROLE_ACCEPTOR = 1,  /* sends on ring B, receives on ring A */
+};
+
+/* Flags for the data calls (a subset mirrors MSG_*; the shim translates). */
+#define SB_NONBLOCK 0x1u /* never wait: -EAGAIN instead */
+#define SB_PEEK 0x2u     /* receive without consuming */
+#define SB_WAITALL 0x4u  /* stream receive: wait for the whole request (or EOF/error) */
+#define SB_TRUNC 0x8u    /* datagram receive: return the real length even if longer than the buffer */
+
+/* How long a blocking call may wait. */
+struct sb_wait {
+	int64_t timeout_ns;       /* < 0: forever */
+	const sigset_t *sigmask;  /* signal mask while asleep (ppoll), or NULL */
+};
+
+/* What the creator chooses. */
+struct sb_circuit_geometry {
+	uint32_t mode;            /* enum sb_circuit_mode */
+	uint64_t ring_size[2];    /* 0: the default (see docs/circuits.md for why it is what it is) */
+};
+
+/* One direction as this endpoint sees it.  Everything here is local and trusted. */
+struct sb_ring_end {
+	unsigned char *data;      /* ring bytes in the mapping */
+	uint64_t size, mask;      /* validated copies from the header, never re-read */
+	struct sb_ring_ctl *ctl;  /* shared, untrusted */
+	uint64_t local;           /* our own index (prod when sending, cons when receiving) */
+	uint64_t cached_peer;     /* the peer's index as last read and validated */
+};
+
+struct sb_circuit {
+	struct sb_circuit_shared *shm;
+	size_t map_len;
+	int endpoint_fd;          /* the kernel socket: doorbell, peer death */
+	uint32_t mode;
+	enum sb_circuit_role role;
+	struct sb_ring_end tx, rx;
+	int broken;               /* 0, or the errno every call now fails with */
+	bool shut_rd, shut_wr;    /* our own shutdown()s */
+	uint32_t spin_ns;         /* adaptive spin budget before sleeping */
+};
+
+/* Creation: a sealed memfd laid out for `g`; returns the fd or -errno. */
+int sb_circuit_create(const struct sb_circuit_geometry *g);
+
+/* Maps and validates a circuit memfd as `role`, taking `endpoint_fd` as the doorbell.
+ * Refuses (-EPROTO) a memfd whose header is invalid or that is not sealed.
+ * Does not take ownership of either fd. */
+int sb_circuit_attach(struct sb_circuit *c, int memfd, int endpoint_fd, enum sb_circuit_role role);
+
+/* Unmaps. Does not close the endpoint fd and does not tell the peer anything. */
+void sb_circuit_detach(struct sb_circuit *c);
+
+/* Both ends in this process (tests, benchmarks, sb_circuit_socketpair()):
+ * creates the memfd and an AF_UNIX socket pair (SOCK_CLOEXEC when cloexec). */
+int sb_circuit_pair(const struct sb_circuit_geometry *g, struct sb_circuit *connector, struct sb_circuit *acceptor,
+		    bool cloexec);
+
+/* Stream data.  Sends take all of the iovec unless non-blocking (then a partial
+ * count) or interrupted after some bytes (then that count). */
+ssize_t sb_circuit_send(struct sb_circuit *c, const struct iovec *iov, int iovcnt, unsigned flags,
+			const struct sb_wait *w);
+ssize_t sb_circuit_recv(struct sb_circuit *c, const struct iovec *iov, int iovcnt, unsigned flags,
+			const struct sb_wait *w);
+
+/* Datagram data: one record per call.  recv sets *truncated when the buffer was short. */
+ssize_t sb_circuit_send_dgram(struct sb_circuit *c, const struct iovec *iov, int iovcnt, const struct sockaddr *src,
+			      socklen_t srclen, unsigned flags, const struct sb_wait *w);
+ssize_t sb_circuit_recv_dgram(struct sb_circuit *c, const struct iovec *iov, int iovcnt, struct sockaddr *src,
+			      socklen_t *srclen, bool *truncated, unsigned flags, const struct sb_wait *w);
+
+/* Half-close (SHUT_RD, SHUT_WR, SHUT_RDWR), abortive reset, and close
+ * (FIN, or reset when we leave received bytes unread, as Linux does). */
+int sb_circuit_shutdown(struct sb_circuit *c, int how);
+void sb_circuit_reset(struct sb_circuit *c);
+void sb_circuit_close(struct sb_circuit *c);
+
+/* Readiness from ring state alone (no system call): POLLIN, POLLOUT, POLLRDHUP,
+ * POLLHUP, POLLERR as poll() would report them for a socket. */
+unsigned sb_circuit_poll(struct sb_circuit *c);
+
+/* Before sleeping on the endpoint fd for `events`: announce it in the control
+ * area, then re-check.  Returns the events already ready (then do not sleep,
+ * and call sb_circuit_disarm); 0 means the peer will ring the doorbell. */
+unsigned sb_circuit_arm(struct sb_circuit *c, unsigned events);
+void sb_circuit_disarm(struct sb_circuit *c, unsigned events);
+/* Reads and discards pending doorbell bytes; returns true if the peer's end is gone. */
+bool sb_circuit_ack_doorbell(struct sb_circuit *c);
+
+/* Zero-copy: spans of the rings as iovecs (two when they wrap). */
+ssize_t sb_circuit_reserve(struct sb_circuit *c, size_t min, struct iovec iov[2], int *iovcnt, unsigned flags,
+			   const struct sb_wait *w);
+int sb_circuit_commit(struct sb_circuit *c, size_t len);
+ssize_t sb_circuit_peek(struct sb_circuit *c, struct iovec iov[2], int *iovcnt, unsigned flags,
+			const struct sb_wait *w);
+int sb_circuit_release(struct sb_circuit *c, size_t len);
+
+/* The default ring size and spin limits (tunable by environment, see docs/circuits.md). */
+uint64_t sb_circuit_default_ring_size(void);
+
+#endif
