@@ -33,6 +33,8 @@ struct sbv_ctx {
 	int full_client;
 	int clients[SBV_MAX_CLIENTS]; /* peers that connected to our listener */
 	unsigned nclients;
+	unsigned next_client;         /* the oldest client our listener has not accepted yet */
+	int old_listener;             /* the listener, once the sequence follows a socket it accepted */
 	/* Both: the peer (stream: accepted connection; dgram: socket at PORT_PEER) */
 	int peer;
 	int stranger;  /* dgram: second sender at PORT_STRANGER */
@@ -60,6 +62,8 @@ void sbv_harness_teardown(struct sbv_ctx *c);
 bool sbv_harness_event(struct sbv_ctx *c, const struct sbv_step *s);
 /* After a connect that reached the harness listener: accept its side as the peer. */
 bool sbv_harness_accept_peer(struct sbv_ctx *c);
+/* accept(): the harness's client that connection came from; with `follow`, it becomes the peer. */
+void sbv_harness_accepted(struct sbv_ctx *c, bool follow);
 /* Moves a descriptor to SBV_HARNESS_FD_BASE or above (close-on-exec); -1 stays -1. */
 int sbv_harness_fd(int fd);
 

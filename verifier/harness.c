@@ -76,6 +76,8 @@ int sbv_harness_setup(struct sbv_ctx *c)
 	c->listener = c->full_listener = c->full_client = c->peer = c->stranger = -1;
 	c->taken = c->shared = -1;
 	c->nclients = 0;
+	c->next_client = 0;
+	c->old_listener = -1;
 	c->next_tag = 1;
 
 	c->taken = harness_socket(c, SBV_ADDR_ANY, SBV_PORT_TAKEN, false, c->type == SOCK_STREAM ? 8 : -1);
@@ -116,8 +118,25 @@ void sbv_harness_teardown(struct sbv_ctx *c)
 	close_fd(&c->stranger);
 	close_fd(&c->taken);
 	close_fd(&c->shared);
+	close_fd(&c->old_listener);
 	for (unsigned i = 0; i < c->nclients; i++)
 		close_fd(&c->clients[i]);
+}
+
+void sbv_harness_accepted(struct sbv_ctx *c, bool follow)
+{
+	if (c->next_client >= c->nclients)
+		return;
+	int client = c->clients[c->next_client];
+	c->clients[c->next_client++] = -1;
+	if (!follow) {
+		close(client);
+		return;
+	}
+	close_fd(&c->peer);
+	c->peer = client;
+	c->peer_tx_off = 0;
+	c->rx_off = 0;
 }
 
 bool sbv_harness_accept_peer(struct sbv_ctx *c)

@@ -191,7 +191,7 @@ void sbv_step_call(struct sbv_ctx *c, const struct sbv_step *s, struct sbv_obser
 		break;
 	case SBV_OP_ACCEPT:
 		sl = sizeof ss;
-		o->ret = s->api == SBV_API_ACCEPT4 ? accept4(c->sut, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC)
+		o->ret = s->api == SBV_API_ACCEPT4 ? accept4(c->sut, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | s->flags)
 						    : accept(c->sut, (struct sockaddr *)&ss, &sl);
 		break;
 	case SBV_OP_CONNECT:
@@ -241,8 +241,15 @@ void sbv_step_call(struct sbv_ctx *c, const struct sbv_step *s, struct sbv_obser
 		}
 		break;
 	case SBV_OP_ACCEPT:
-		if (o->ret >= 0)
+		if (o->ret >= 0 && s->follow) {
+			/* Go on with the accepted socket; the listener stays open, out of the way. */
+			c->old_listener = sbv_harness_fd(c->sut);
+			c->sut = (int)o->ret;
+		} else if (o->ret >= 0) {
 			close((int)o->ret);
+		}
+		if (o->ret >= 0)
+			sbv_harness_accepted(c, s->follow);
 		break;
 	case SBV_OP_BIND:
 		/* Two datagram sockets sharing a port would split the traffic: let go of ours. */

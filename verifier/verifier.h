@@ -40,6 +40,7 @@ struct sbv_step {
 	uint32_t len;
 	uint8_t reuse;       /* SO_REUSEADDR before bind */
 	uint8_t accept_peer; /* the harness accepts the new connection afterwards */
+	uint8_t follow;      /* accept: the new socket becomes the socket under test */
 	/* What must happen */
 	uint8_t blocks;
 	uint8_t sigpipe;

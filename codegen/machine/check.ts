@@ -97,10 +97,12 @@ export function checkMachine(spec: AnyMachine, loc: Locator | undefined, libcFun
       const s = queue.shift() as string;
       for (const cases of m.rules.get(s)?.values() ?? []) {
         for (const k of cases) {
-          const to = k.then?.to;
-          if (k.then?.impossible === undefined && to && states.has(to) && !reached.has(to)) {
-            reached.add(to);
-            queue.push(to);
+          if (k.then?.impossible !== undefined) continue;
+          for (const to of [k.then?.to, k.then?.spawns]) {
+            if (to && states.has(to) && !reached.has(to)) {
+              reached.add(to);
+              queue.push(to);
+            }
           }
         }
       }
@@ -141,6 +143,8 @@ export function checkMachine(spec: AnyMachine, loc: Locator | undefined, libcFun
       return;
     }
     if (o.to !== undefined && !states.has(o.to)) report(path, subject, `target state '${o.to}' is not declared in states`, o.to);
+    if (o.spawns !== undefined && !states.has(o.spawns)) report(path, subject, `spawned state '${o.spawns}' is not declared in states`, o.spawns);
+    if (o.spawns !== undefined && o.returns !== 'fd') report(path, subject, 'only a call that returns a new descriptor spawns a socket');
     if (o.fails !== undefined) {
       if (o.fails === 'pending') {
         if (!memory.has('error')) report(path, subject, `fails with 'pending', but the machine has no 'error' memory`);

@@ -90,6 +90,7 @@ export function renderMachine(m: MachineModel, file: string): Output[] {
       returns: o.returns ? RETURNS_C[o.returns] : 'SB_RETURNS_NOTHING',
       fails,
       to: o.to !== undefined ? `SB_${cName(m.name)}_S_${cName(o.to)}` : 'SB_STATE_UNCHANGED',
+      spawns: o.spawns !== undefined ? `SB_${cName(m.name)}_S_${cName(o.spawns)}` : 'SB_STATE_UNCHANGED',
       local: o.local ? LOCAL_C[o.local] : 'SB_LOCAL_UNCHANGED',
       blocks: String(o.blocks === true),
       impossible: String(o.impossible !== undefined),

@@ -35,6 +35,8 @@ export interface Step {
   readonly source: Addr | null;
   readonly msgFlags: number | null;
   readonly acceptPeer: boolean;
+  /** accept: the sequence continues with the new socket. */
+  readonly follow: boolean;
   /** Observed after the step. */
   readonly revents: number;
   readonly sockname: AddrExpect;
@@ -49,6 +51,8 @@ export interface Sequence {
 }
 
 interface Node<W> {
+  /** The socket under test came from socket() or from accept() (sequences that follow it). */
+  readonly accepted: boolean;
   readonly state: string;
   readonly memory: ReadonlyMap<string, string>;
   readonly world: W;
@@ -82,11 +86,23 @@ export function step<W>(m: MachineModel, world: World<W>, p: SeqParams, n: Node<
   const k = decide(m, n.state, v.call, fact);
   const o: AnyOutcome = k.then;
   if (o.impossible !== undefined) return null;
-  const next = o.to ?? n.state;
-  const memoryAfter = new Map(n.memory);
-  for (const [key, val] of Object.entries(o.set ?? {})) memoryAfter.set(key, String(val));
+  // Following an accepted socket: the sequence goes on with the new socket, in the state it spawns in.
+  const follow = v.follow && o.spawns !== undefined;
+  if (v.follow && !follow) return null;
+  const listenerNext = o.to ?? n.state;
+  const listenerMemory = new Map(n.memory);
+  for (const [key, val] of Object.entries(o.set ?? {})) listenerMemory.set(key, String(val));
 
-  const eff = world.apply({ world: n.world, variant: v, params: p, state: n.state, next, outcome: o, memory: n.memory, memoryAfter });
+  const applied = world.apply({ world: n.world, variant: v, params: p, state: n.state, next: listenerNext, outcome: o, memory: n.memory, memoryAfter: listenerMemory });
+  let next = listenerNext;
+  let memoryAfter = listenerMemory;
+  let eff = applied;
+  if (follow) {
+    if (!world.adopt) throw new Error(`${m.name}: the world cannot follow a spawned socket`);
+    next = o.spawns as string;
+    memoryAfter = initialMemory(m);
+    eff = { world: world.adopt(applied.world, v) };
+  }
   const pendingErr = n.memory.get('error') ?? 'none';
 
   let ret: number | 'fd' = 0;
@@ -134,11 +150,12 @@ export function step<W>(m: MachineModel, world: World<W>, p: SeqParams, n: Node<
     source: eff.source ?? null,
     msgFlags: eff.msgFlags ?? null,
     acceptPeer: eff.acceptPeer ?? false,
+    follow,
     revents,
     sockname: observe('getsockname', world.sockname(eff.world)),
     peername: observe('getpeername', world.peername(eff.world)),
   };
-  return { state: next, memory: memoryAfter, world: eff.world, steps: [...n.steps, s] };
+  return { accepted: n.accepted || follow, state: next, memory: memoryAfter, world: eff.world, steps: [...n.steps, s] };
 }
 
 export interface Exploration {
@@ -158,7 +175,7 @@ export function explore<W>(m: MachineModel, world: World<W>, opts: ExploreOption
     if (!m.spec.families.includes(p.family === 4 ? 'AF_INET' : 'AF_INET6')) continue;
     const features = new Set<string>();
     const seen = new Set<string>();
-    let frontier: Node<W>[] = [{ state: m.spec.initial, memory: initialMemory(m), world: world.initial(p), steps: [] }];
+    let frontier: Node<W>[] = [{ accepted: false, state: m.spec.initial, memory: initialMemory(m), world: world.initial(p), steps: [] }];
     for (let depth = 0; depth < opts.maxDepth && frontier.length > 0; depth++) {
       const nextFrontier: Node<W>[] = [];
       for (const n of frontier) {
@@ -169,14 +186,16 @@ export function explore<W>(m: MachineModel, world: World<W>, opts: ExploreOption
             const last = child.steps[child.steps.length - 1] as Step;
             // Two kinds of novelty: a call variant not yet tried in this state and case,
             // and a case not yet seen with this memory (a pending error, an early shutdown).
-            const byVariant = `${n.state}|${call}|${last.caseIndex}|${v.label}`;
-            const byMemory = `${n.state}|${memKey(n.memory)}|${call}|${last.caseIndex}`;
+            // An accepted socket is tested in its own right: the same calls, another origin.
+            const origin = n.accepted ? 'accepted|' : '';
+            const byVariant = `${origin}${n.state}|${call}|${last.caseIndex}|${v.label}`;
+            const byMemory = `${origin}${n.state}|${memKey(n.memory)}|${call}|${last.caseIndex}`;
             if (!features.has(byVariant) || !memoryFeatures.has(byMemory)) {
               features.add(byVariant);
               memoryFeatures.add(byMemory);
               sequences.push({ machine: m.name, type, params: p, steps: child.steps });
             }
-            const key = `${child.state}|${memKey(child.memory)}|${world.key(child.world)}`;
+            const key = `${child.accepted ? 'a' : ''}${child.state}|${memKey(child.memory)}|${world.key(child.world)}`;
             if (!seen.has(key) && seen.size < opts.maxNodes) {
               seen.add(key);
               nextFrontier.push(child);

@@ -21,7 +21,7 @@ function stepLine(s: Step, m: MachineModel, parent: number): string {
   const soerror = s.soerror === null ? 'SBV_UNCHECKED' : s.soerror === 'none' ? '0' : s.soerror;
   return (
     `\t{ ${parent}, SBV_OP_${v.op}, SBV_API_${v.api}, SBV_ADDR_${v.addr}, ${v.how}, ${v.flags}, ${v.port}, ${v.len}, ` +
-    `${Number(v.reuse)}, ${Number(s.acceptPeer)}, ${Number(s.blocks)}, ${Number(s.sigpipe)}, ` +
+    `${Number(v.reuse)}, ${Number(s.acceptPeer)}, ${Number(s.follow)}, ${Number(s.blocks)}, ${Number(s.sigpipe)}, ` +
     `${ret}, ${s.err ?? 0}, ${soerror}, ${s.tag ?? 'SBV_UNCHECKED'}, ${s.msgFlags ?? 'SBV_UNCHECKED'}, ${src}, ` +
     `0x${s.revents.toString(16)}, ${addr(s.sockname)}, ${addr(s.peername)}, ` +
     `${m.states.indexOf(s.state)}, ${m.states.indexOf(s.next)}, ${m.calls.indexOf(s.call)}, ${s.caseIndex}, ${cString(v.label)} },`

@@ -114,6 +114,8 @@ export interface Variant {
   readonly reuse: boolean;
   readonly how: 0 | 1 | 2; // SHUT_RD, SHUT_WR, SHUT_RDWR
   readonly len: number;
+  /** accept: continue the sequence with the new socket (the listener stays open in the harness). */
+  readonly follow: boolean;
   /** A short human name: `recv(MSG_PEEK)`, `bind(lo:0)`. */
   readonly label: string;
 }
@@ -121,7 +123,7 @@ export interface Variant {
 export function variant(p: Partial<Variant> & Pick<Variant, 'call' | 'label'>): Variant {
   const op = OP_OF_CALL[p.call];
   if (!op) throw new Error(`the verifier cannot drive call '${p.call}' (add it to codegen/verifier/vocabulary.ts and verifier/step.c)`);
-  return { op, api: 'DEFAULT', flags: 0, addr: 'NONE', port: 0, reuse: false, how: 0, len: 0, ...p };
+  return { op, api: 'DEFAULT', flags: 0, addr: 'NONE', port: 0, reuse: false, how: 0, len: 0, follow: false, ...p };
 }
 
 export function flagNames(flags: number): string {

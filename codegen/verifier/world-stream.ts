@@ -18,6 +18,8 @@ interface Conn {
 }
 
 export interface StreamWorld {
+  /** O_NONBLOCK on the socket under test's file. */
+  readonly fdNonblock: boolean;
   readonly local: Addr;
   /** bind() chose the address (SOCK_BINDADDR_LOCK): disconnects keep it. */
   readonly addrLocked: boolean;
@@ -38,6 +40,9 @@ export interface StreamWorld {
 }
 
 const held = (w: StreamWorld): boolean => w.portHeld;
+
+/** accept4's flag for a non-blocking new socket. */
+const SOCK_NONBLOCK = 0o4000;
 
 const CONNECTED = new Set(['connected', 'rdShut', 'wrShut', 'bothShut', 'peerClosed']);
 const DEAD = new Set(['fresh', 'bound', 'failed', 'finished', 'reset', 'closed', 'listening']);
@@ -65,7 +70,7 @@ function recvMode(flags: number): string {
 export const streamWorld: World<StreamWorld> = {
   machine: 'stream',
 
-  initial: () => ({ local: ANY0, addrLocked: false, peer: { kind: 'NONE', port: 0 }, conn: null, pending: 0, eph: 0, timeWaitPort: null, portHeld: false }),
+  initial: (p) => ({ fdNonblock: p.nonblock, local: ANY0, addrLocked: false, peer: { kind: 'NONE', port: 0 }, conn: null, pending: 0, eph: 0, timeWaitPort: null, portHeld: false }),
 
   variants(call: string, p: SeqParams): readonly Variant[] {
     const v6 = p.family === 6;
@@ -77,7 +82,12 @@ export const streamWorld: World<StreamWorld> = {
       case 'listen':
         return [variant({ call, label: 'listen(8)' })];
       case 'accept':
-        return [variant({ call, label: 'accept()', api: 'ACCEPT' }), variant({ call, label: 'accept4(SOCK_CLOEXEC)', api: 'ACCEPT4' })];
+        return [
+          variant({ call, label: 'accept()', api: 'ACCEPT' }),
+          variant({ call, label: 'accept4(SOCK_CLOEXEC)', api: 'ACCEPT4' }),
+          variant({ call, label: 'accept(), then use it', api: 'ACCEPT', follow: true }),
+          variant({ call, label: 'accept4(SOCK_NONBLOCK), then use it', api: 'ACCEPT4', flags: SOCK_NONBLOCK, follow: true }),
+        ];
       case 'connect':
         return [
           variant({ call, label: 'connect(listener)', addr: 'LOOPBACK', port: PORTS.PEER }),
@@ -135,7 +145,7 @@ export const streamWorld: World<StreamWorld> = {
 
   condition(w: StreamWorld, v: Variant | null, p: SeqParams, name: string): string {
     const flags = v?.flags ?? 0;
-    const common = argumentCondition(v, p.nonblock, name);
+    const common = argumentCondition(v, w.fdNonblock, name);
     if (common !== undefined) return common;
     switch (name) {
       case 'readable': {
@@ -282,6 +292,23 @@ export const streamWorld: World<StreamWorld> = {
     return { world: w, ...(count !== undefined ? { count } : {}), ...(acceptPeer ? { acceptPeer } : {}) };
   },
 
+  adopt(w: StreamWorld, v: Variant): StreamWorld {
+    // The accepted socket: the address the client reached (loopback when we listen on the wildcard),
+    // our listening port, the client's ephemeral port as its peer, no bind locks of its own, and
+    // blocking unless accept4(SOCK_NONBLOCK) said otherwise (O_NONBLOCK is not inherited).
+    return {
+      fdNonblock: (v.flags & SOCK_NONBLOCK) !== 0,
+      local: { kind: w.local.kind === 'ANY' ? 'LOOPBACK' : w.local.kind, port: w.local.port },
+      addrLocked: false,
+      peer: { kind: 'LOOPBACK', port: -(w.eph + 1) },
+      conn: { rx: 0, unread: 0, full: false, gone: false },
+      pending: 0,
+      eph: w.eph + 1,
+      timeWaitPort: null,
+      portHeld: true,
+    };
+  },
+
   sockname: (w) => w.local,
   peername: (w) => w.peer,
 
@@ -294,6 +321,7 @@ export const streamWorld: World<StreamWorld> = {
       w.peer.kind,
       w.peer.port,
       w.timeWaitPort === null ? '' : 'tw',
+      w.fdNonblock ? 'nb' : '',
       w.portHeld ? 'H' : '',
       c ? `${Math.min(c.rx, 200)}/${c.unread > 0 ? 'u' : ''}${c.full ? 'f' : ''}${c.gone ? 'g' : ''}` : '-',
       Math.min(w.pending, 2),

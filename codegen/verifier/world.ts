@@ -61,6 +61,8 @@ export interface World<W> {
   /** The value of a condition (not memory) for this variant, or for observation when `v` is null. */
   condition(w: W, v: Variant | null, p: SeqParams, name: string): string;
   apply(a: ApplyArgs<W>): WorldEffect<W>;
+  /** The world of a socket that `w`'s socket just accepted (sequences that follow it). */
+  adopt?(w: W, v: Variant): W;
   sockname(w: W): Addr;
   peername(w: W): Addr;
   /** Identifies the world for deduplication: equal keys behave the same from here on. */

@@ -58,6 +58,7 @@ struct sb_outcome {
 	uint8_t returns;   /* enum sb_returns */
 	int16_t fails;     /* see SB_FAILS_PENDING */
 	int16_t to;        /* next state, or SB_STATE_UNCHANGED */
+	int16_t spawns;    /* the state of the socket the call returns (accept), or SB_STATE_UNCHANGED */
 	uint8_t local;     /* enum sb_local */
 	bool blocks;
 	bool impossible;

@@ -76,6 +76,8 @@ export interface Outcome<S extends string, F extends string> {
   readonly blocks?: true;
   /** The state afterwards (default: unchanged). */
   readonly to?: S;
+  /** A call that returns a new socket (accept): the state that socket starts in, with initial memory. */
+  readonly spawns?: S;
   /** Memory the call changes (see Machine.memory). */
   readonly set?: { readonly [P in F]?: boolean | string };
   /** What the call does to the socket's own address. */

@@ -318,7 +318,7 @@ export const stream = defineMachine<S, C, K, F>({
   },
   memory: {
     error: { doc: 'the pending socket error (sk_err)', values: ERROR_MEMORY },
-    bindLocked: { doc: 'bind() chose the port, so a disconnect keeps it (SOCK_BINDPORT_LOCK)' },
+    bindLocked: { doc: 'bind() chose the port, so a disconnect keeps it (SOCK_BINDPORT_LOCK; an accepted socket has no lock of its own)' },
     unconfirmed: { doc: 'a non-blocking connect finished but no connect() has reported it (SS_CONNECTING)' },
     shutRdEarly: { doc: 'shutdown(SHUT_RD) recorded while not connected (sk_shutdown): applies once connected' },
     shutWrEarly: { doc: 'shutdown(SHUT_WR) recorded while not connected: no FIN was ever sent' },
@@ -387,7 +387,7 @@ export const stream = defineMachine<S, C, K, F>({
       ...common,
       bind: { fails: 'EINVAL', why: 'already bound' },
       listen: { returns: 'zero', why: 'a second listen() only changes the backlog' },
-      accept: [{ when: { pending: true }, then: { returns: 'fd' } }, ...waits<S, F>()],
+      accept: [{ when: { pending: true }, then: { returns: 'fd', spawns: 'connected', why: 'the new socket is established; the listener keeps listening' } }, ...waits<S, F>()],
       connect: [
         ...under({ target: 'unspec' }, disconnected({ returns: 'zero', why: 'AF_UNSPEC stops listening and resets queued connections' })),
         { when: {}, then: { fails: 'EISCONN', why: 'inet_stream_connect: SS_UNCONNECTED but sk_state is not TCP_CLOSE' } },
