@@ -22,6 +22,7 @@ const TOOLS = {
   python3: 'python3',
   nginx: 'nginx',
   ip: 'iproute2',
+  unshare: 'util-linux',
 };
 
 function have(cmd) {
@@ -42,6 +43,14 @@ if (!npmDepsCurrent()) {
 }
 
 const missing = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+
+// clang with libFuzzer's runtime, for the circuit fuzz target (shim/tests/circuit/fuzz_peer.c)
+function haveLibFuzzer() {
+  const r = spawnSync('clang', ['--print-runtime-dir'], { encoding: 'utf8' });
+  const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+  return r.status === 0 && fs.existsSync(path.join(r.stdout.trim(), `libclang_rt.fuzzer-${arch}.a`));
+}
+if (!haveLibFuzzer()) missing.push('clang', 'libclang-rt-14-dev');
 if (missing.length > 0) {
   if (process.getuid?.() !== 0) {
     console.error(`setup: missing Debian packages: ${missing.join(' ')}; install them (as root: apt-get install ${missing.join(' ')})`);

@@ -971,4 +971,52 @@ export const libc = defineLibc({
         'shim picks up inherited circuits itself (same for popen)',
     },
   ],
+  api: [
+    {
+      name: 'sb_zc_is_circuit',
+      doc: 'Whether fd is a stream circuit the zero-copy calls work on (1), or why not (0, errno EBADF, ENOTSOCK or EOPNOTSUPP).',
+      header: '<switchboard/zerocopy.h>',
+      returns: 'int',
+      params: [{ name: 'fd', type: 'int' }],
+    },
+    {
+      name: 'sb_zc_send_reserve',
+      doc: 'Reserves at least min bytes of the send ring (waiting unless non-blocking) and returns the free spans.',
+      header: '<switchboard/zerocopy.h>',
+      returns: 'ssize_t',
+      params: [
+        { name: 'fd', type: 'int' },
+        { name: 'min', type: 'size_t' },
+        { name: 'iov', type: 'struct iovec [2]' },
+        { name: 'iovcnt', type: 'int *' },
+        { name: 'flags', type: 'int' },
+      ],
+    },
+    {
+      name: 'sb_zc_send_commit',
+      doc: 'Publishes the first len bytes of the reservation to the peer.',
+      header: '<switchboard/zerocopy.h>',
+      returns: 'int',
+      params: [{ name: 'fd', type: 'int' }, { name: 'len', type: 'size_t' }],
+    },
+    {
+      name: 'sb_zc_recv_peek',
+      doc: 'Waits for data (unless non-blocking) and returns the readable spans of the receive ring; 0 at EOF.',
+      header: '<switchboard/zerocopy.h>',
+      returns: 'ssize_t',
+      params: [
+        { name: 'fd', type: 'int' },
+        { name: 'iov', type: 'struct iovec [2]' },
+        { name: 'iovcnt', type: 'int *' },
+        { name: 'flags', type: 'int' },
+      ],
+    },
+    {
+      name: 'sb_zc_recv_release',
+      doc: 'Consumes the first len peeked bytes, making room for the peer.',
+      header: '<switchboard/zerocopy.h>',
+      returns: 'int',
+      params: [{ name: 'fd', type: 'int' }, { name: 'len', type: 'size_t' }],
+    },
+  ],
 });

@@ -3,7 +3,7 @@
  * function and points at the line in specs/libc.ts that caused it.
  */
 import type { Locator, Problem, Where } from '../framework.ts';
-import type { Alias, FdUse, Fortify, Libc, LibcFunction, Param } from '../../specs/language/libc.ts';
+import type { Alias, ApiFunction, FdUse, Fortify, Libc, LibcFunction, Param } from '../../specs/language/libc.ts';
 import { isInteger, isVoid, parseCType, renderCType, type CType } from './ctype.ts';
 import { compareGlibcVersions, parseGlibcVersion } from './version.ts';
 
@@ -143,13 +143,54 @@ export function checkLibc(spec: unknown, locator: Locator | undefined): Problem[
     });
   });
 
+  const excludedNames = new Set<string>();
   (Array.isArray(libc.excluded) ? libc.excluded : []).forEach((e, k) => {
+    excludedNames.add(e.name);
     if (symbols.has(e.name)) {
       r.report(['excluded', k, 'name'], e.name, `'${e.name}' is both excluded and interposed (as ${symbols.get(e.name)})`);
     }
     if (typeof e.why !== 'string' || e.why.trim() === '') r.report(['excluded', k, 'why'], e.name, `excluded '${e.name}' needs a reason`);
   });
+  checkApi(r, libc, byName, excludedNames, claim);
   return r.problems;
+}
+
+/**
+ * The shim's own public API: C identifiers starting with `sb_`, declared in a
+ * <switchboard/...> header, with types codegen can render, and no name that a
+ * libc symbol, another API function or a runtime entry point (`sb_<libc name>`)
+ * already uses.
+ */
+function checkApi(
+  r: Reporter,
+  libc: Libc,
+  byName: ReadonlyMap<string, LibcFunction>,
+  excluded: ReadonlySet<string>,
+  claim: (path: (string | number)[], fn: string, symbol: string, what: string) => void,
+): void {
+  if (!Array.isArray(libc.api)) {
+    r.report(['api'], 'libc', 'must list the shim\'s own public API in `api` (an empty list when there is none)');
+    return;
+  }
+  libc.api.forEach((f: ApiFunction, i) => {
+    const at = (...rest: (string | number)[]) => ['api', i, ...rest];
+    const fn = typeof f?.name === 'string' && f.name !== '' ? f.name : `api[${i}]`;
+    if (!IDENT.test(fn)) r.report(at('name'), fn, `API function name '${fn}' is not a C identifier`);
+    else if (!fn.startsWith('sb_')) {
+      r.report(at('name'), fn, `API function '${fn}' must start with 'sb_' (it shares the program's global namespace)`);
+    }
+    const entryOf = fn.startsWith('sb_') ? byName.get(fn.slice(3)) : undefined;
+    if (entryOf) r.report(at('name'), fn, `API function '${fn}' is the name of the runtime entry point of '${entryOf.name}'`);
+    if (excluded.has(fn)) r.report(at('name'), fn, `API function '${fn}' is also listed as excluded`);
+    claim(at('name'), fn, fn, `API function '${fn}'`);
+    if (typeof f.doc !== 'string' || f.doc.trim() === '') r.report(at('doc'), fn, `API function '${fn}' needs a doc saying what it does`);
+    if (!/^<switchboard\/[A-Za-z0-9_./-]+\.h>$/.test(String(f.header))) {
+      r.report(at('header'), fn, `API function '${fn}': header '${f.header}' is not a public header like <switchboard/zerocopy.h>`);
+    }
+    const ret = parseCType(String(f.returns));
+    if (!ret.ok) r.report(at('returns'), fn, `API function '${fn}' return type: ${ret.error}`);
+    checkParamList(r, f.params, fn, at, 'API function');
+  });
 }
 
 function checkVersion(r: Reporter, path: (string | number)[], fn: string, version: unknown, what: string): void {
@@ -169,21 +210,31 @@ function checkParams(
   fn: string,
   at: (...rest: (string | number)[]) => (string | number)[],
 ): CheckedParam[] {
+  return checkParamList(r, f.params, fn, at, 'function');
+}
+
+function checkParamList(
+  r: Reporter,
+  list: readonly Param[] | undefined,
+  fn: string,
+  at: (...rest: (string | number)[]) => (string | number)[],
+  what: string,
+): CheckedParam[] {
   const seen = new Set<string>();
-  const params: readonly Param[] = Array.isArray(f.params) ? f.params : [];
+  const params: readonly Param[] = Array.isArray(list) ? list : [];
   return params.map((p, j) => {
     const name = String(p?.name);
     if (!IDENT.test(name) || C_KEYWORDS.has(name) || name.startsWith('sb_')) {
-      r.report(at('params', j, 'name'), fn, `function '${fn}': parameter name '${name}' is not a usable C identifier`);
+      r.report(at('params', j, 'name'), fn, `${what} '${fn}': parameter name '${name}' is not a usable C identifier`);
     }
-    if (seen.has(name)) r.report(at('params', j, 'name'), fn, `function '${fn}' has two parameters named '${name}'`);
+    if (seen.has(name)) r.report(at('params', j, 'name'), fn, `${what} '${fn}' has two parameters named '${name}'`);
     seen.add(name);
     const t = parseCType(String(p?.type));
     if (!t.ok) {
-      r.report(at('params', j, 'type'), fn, `function '${fn}', parameter '${name}': ${t.error}`);
+      r.report(at('params', j, 'type'), fn, `${what} '${fn}', parameter '${name}': ${t.error}`);
       return { name, type: undefined };
     }
-    if (isVoid(t.type)) r.report(at('params', j, 'type'), fn, `function '${fn}', parameter '${name}' cannot be 'void'`);
+    if (isVoid(t.type)) r.report(at('params', j, 'type'), fn, `${what} '${fn}', parameter '${name}' cannot be 'void'`);
     return { name, type: t.type };
   });
 }

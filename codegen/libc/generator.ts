@@ -5,7 +5,8 @@
  *   c/sb_libc.h       libc_<name>() and sb_<name>() declarations
  *   c/sb_libc.c       the real-symbol table and libc_<name>() callers
  *   c/sb_interpose.c  the exported wrappers
- *   c/sb_libc.map     the version script: exactly these exports
+ *   c/sb_libc.map     the version script: exactly these exports, and the shim's own API
+ *   c/sb_api_check.c  the API's prototypes repeated after its headers (a drift fails to compile)
  */
 import type { GenContext, Generator, Output, Problem } from '../framework.ts';
 import type { Libc } from '../../specs/language/libc.ts';

@@ -44,6 +44,16 @@ export interface Export {
   readonly body: readonly string[];
 }
 
+/** A function of the shim's own public API: exported, declared in a <switchboard/...> header. */
+export interface ApiExport {
+  readonly name: string;
+  readonly ret: string;
+  /** `(int fd, size_t len)`, exactly as the spec writes the types. */
+  readonly params: readonly string[];
+  readonly header: string;
+  readonly doc: string;
+}
+
 export interface CommandClass {
   readonly kind: 'SB_VA_NONE' | 'SB_VA_INT' | 'SB_VA_POINTER';
   readonly commands: readonly string[];
@@ -86,6 +96,9 @@ export interface LibcModel {
   readonly oneArgVariadics: readonly OneArgVariadic[];
   readonly tailJumps: readonly TailJump[];
   readonly excluded: readonly { name: string; why: string }[];
+  readonly api: readonly ApiExport[];
+  /** The public headers the API functions are declared in, sorted. */
+  readonly apiHeaders: readonly string[];
 }
 
 interface Typed {
@@ -242,6 +255,14 @@ export function buildModel(libc: Libc): LibcModel {
     oneArgVariadics,
     tailJumps,
     excluded: libc.excluded.map((e) => ({ name: e.name, why: e.why })),
+    api: (libc.api ?? []).map((f) => ({
+      name: f.name,
+      ret: renderCType(typeOf(f.returns)),
+      params: f.params.map((p) => renderCType(typeOf(p.type), p.name)),
+      header: f.header,
+      doc: f.doc,
+    })),
+    apiHeaders: [...new Set((libc.api ?? []).map((f) => f.header))].sort(),
   };
 }
 

@@ -19,6 +19,7 @@ const OUTPUTS: readonly [string, string][] = [
   ['sb_libc.c.hbs', 'c/sb_libc.c'],
   ['sb_interpose.c.hbs', 'c/sb_interpose.c'],
   ['sb_libc.map.hbs', 'c/sb_libc.map'],
+  ['sb_api_check.c.hbs', 'c/sb_api_check.c'],
 ];
 
 function handlebars(): typeof Handlebars {
@@ -34,6 +35,11 @@ export function renderLibc(model: LibcModel): Output[] {
   const view = {
     ...model,
     entries: model.entries.map((e) => ({ ...e, doc: e.doc.replaceAll('*/', '* /') })),
+    api: model.api.map((f) => ({
+      ...f,
+      doc: f.doc.replaceAll('*/', '* /'),
+      paramList: f.params.length ? f.params.join(', ') : 'void',
+    })),
     hasByCommand: model.oneArgVariadics.some((v) => v.command !== undefined),
     // Wrappers in spec order, grouped; tail-jump stubs are assembly, rendered separately.
     groups: GROUPS.map((name) => ({

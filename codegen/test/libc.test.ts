@@ -78,6 +78,7 @@ test('the real libc spec renders the list, header, table, wrappers and export ma
   const { ctx } = await checkCopy(specsCopy());
   const outputs = new Map(libcGenerator.render(ctx).map((o) => [o.path, o.content]));
   t.deepEqual([...outputs.keys()].sort(), [
+    'c/sb_api_check.c',
     'c/sb_interpose.c',
     'c/sb_libc.c',
     'c/sb_libc.h',
@@ -103,8 +104,20 @@ test('the real libc spec renders the list, header, table, wrappers and export ma
   const map = outputs.get('c/sb_libc.map')!;
   const exported = [...map.matchAll(/^ {4}(\w+);$/gm)].map((m) => m[1]);
   t.true(exported.includes('connect') && exported.includes('__vfork') && exported.includes('execl'));
-  t.false(exported.some((s) => s!.startsWith('sb_') || s!.startsWith('libc_')));
+  t.false(exported.some((s) => s!.startsWith('libc_')));
+  // The shim's own API is exported too, and nothing else named sb_ (runtime entry points stay hidden).
+  const api = ['sb_zc_is_circuit', 'sb_zc_send_reserve', 'sb_zc_send_commit', 'sb_zc_recv_peek', 'sb_zc_recv_release'];
+  t.deepEqual(exported.filter((s) => s!.startsWith('sb_')).sort(), [...api].sort());
   t.regex(map, /local:\n {4}\*;/);
+  t.regex(list, /^SB_API_EXPORT\(sb_zc_send_reserve, "<switchboard\/zerocopy\.h>"\)$/m);
+  t.false(/SB_LIBC_EXPORT\(sb_zc/.test(list), 'the API is not a glibc symbol');
+
+  // The prototype check repeats the header's declarations after including it.
+  const check = outputs.get('c/sb_api_check.c')!;
+  t.regex(check, /#include <switchboard\/zerocopy\.h>/);
+  t.regex(check, /^ssize_t sb_zc_send_reserve\(int fd, size_t min, struct iovec iov\[2\], int \*iovcnt, int flags\);$/m);
+  t.regex(check, /^int sb_zc_recv_release\(int fd, size_t len\);$/m);
+  t.regex(check, /\(sb_api_fn\)sb_zc_is_circuit,/);
 });
 
 test('C types: parse, render and reject', (t) => {
@@ -235,6 +248,45 @@ const BREAKAGES: readonly Breakage[] = [
     from: "returns: 'int'",
     to: "returns: 'void *'",
     message: /function 'epoll_pwait2' is newer than the baseline GLIBC_2\.28, so it must return an integer type/,
+  },
+  {
+    title: 'an API function without the sb_ prefix',
+    fn: 'sb_zc_send_commit',
+    names: 'zc_send_commit',
+    from: "name: 'sb_zc_send_commit',",
+    to: "name: 'zc_send_commit',",
+    message: /API function 'zc_send_commit' must start with 'sb_'/,
+  },
+  {
+    title: 'an API function named like a runtime entry point',
+    fn: 'sb_zc_send_commit',
+    names: 'sb_close',
+    from: "name: 'sb_zc_send_commit',",
+    to: "name: 'sb_close',",
+    message: /API function 'sb_close' is the name of the runtime entry point of 'close'/,
+  },
+  {
+    title: 'an API function listed twice',
+    fn: 'sb_zc_recv_release',
+    names: 'sb_zc_recv_peek',
+    from: "name: 'sb_zc_recv_release',",
+    to: "name: 'sb_zc_recv_peek',",
+    message: /symbol 'sb_zc_recv_peek' \(API function 'sb_zc_recv_peek'\) is already interposed as API function 'sb_zc_recv_peek'/,
+  },
+  {
+    title: 'an API function declared outside the public headers',
+    fn: 'sb_zc_is_circuit',
+    from: "header: '<switchboard/zerocopy.h>'",
+    to: "header: '<zerocopy.h>'",
+    message: /API function 'sb_zc_is_circuit': header '<zerocopy\.h>' is not a public header/,
+    alsoTypeError: true,
+  },
+  {
+    title: 'an API function with a C type it cannot render',
+    fn: 'sb_zc_send_commit',
+    from: "{ name: 'len', type: 'size_t' }",
+    to: "{ name: 'len', type: 'size' }",
+    message: /API function 'sb_zc_send_commit', parameter 'len': C type 'size': unknown base type 'size'/,
   },
   {
     title: 'a malformed symbol version',

@@ -8,10 +8,28 @@
  * signature that drifts from specs/libc.ts fails to compile, and a missing
  * entry fails to link (-z defs).
  */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "circuit/fdtab.h"
 #include "sb_libc.h"
 
+/*
+ * A registered circuit is closed first (FIN, or reset when received bytes are
+ * left unread: circuit/state.c), then the kernel fd, which the peer sees hang
+ * up.  Until dup/fork/close_range know about circuits (a later issue), the
+ * circuit belongs to the fd number it was registered under.
+ */
 int sb_close(int fd)
 {
+    struct sb_circuit *c = sb_fdtab_take(fd);
+    if (c != NULL) {
+        int saved = errno;
+        sb_circuit_close(c);
+        sb_circuit_detach(c);
+        free(c);
+        errno = saved;
+    }
     return libc_close(fd);
 }
 

@@ -4,6 +4,8 @@
  *  - glibc exports it under the version specs/libc.ts names (dlvsym), so the
  *    spec's versions are facts about this glibc, not guesses;
  *  - the program's lookup of the name lands in libswitchboard.so, not in libc.
+ * For every function of the shim's own API (SB_API_EXPORT rows): the lookup
+ * lands in libswitchboard.so, and glibc has no symbol of that name.
  * Reaching main at all shows the shim's constructor resolved every required
  * real symbol (it aborts with a message otherwise).
  */
@@ -30,6 +32,21 @@ static void check_export(const char *name, const char *base, const char *version
     }
 }
 
+static void check_api(const char *name, const char *header, void *libc)
+{
+    Dl_info info;
+    void *seen = dlsym(RTLD_DEFAULT, name);
+    if (seen == NULL || dladdr(seen, &info) == 0 || info.dli_fname == NULL ||
+        strstr(info.dli_fname, "libswitchboard") == NULL) {
+        printf("FAIL %s (%s): not exported by libswitchboard.so\n", name, header);
+        failures++;
+    }
+    if (dlsym(libc, name) != NULL) {
+        printf("FAIL %s: glibc has a symbol of that name too\n", name);
+        failures++;
+    }
+}
+
 int main(void)
 {
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -39,6 +56,7 @@ int main(void)
     }
     int count = 0;
 #define SB_LIBC_EXPORT(name, base, version) (check_export(#name, #base, version, libc), count++);
+#define SB_API_EXPORT(name, header) (check_api(#name, header, libc), count++);
 #include "sb_libc_list.h"
     printf("%d exported symbols checked, %d failure(s)\n", count, failures);
     return failures == 0 && count > 0 ? 0 : 1;

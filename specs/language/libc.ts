@@ -8,8 +8,8 @@
  * (names unique, fd and count indexes exist, C types renderable, fortify
  * names, variadic kinds) and reports problems with file, line and function.
  * `codegen/libc/` renders the shim's interposition layer from it: the
- * real-symbol table, the exported wrappers, the export map
- * (see docs/libc-surface.md).
+ * real-symbol table, the exported wrappers, the export map, which also lists
+ * the shim's own public API (see docs/libc-surface.md).
  */
 
 /** Why the shim cares about a function; also how docs and tests group them. */
@@ -127,6 +127,26 @@ export interface LibcFunction {
   readonly fortify?: readonly Fortify[];
 }
 
+/**
+ * A function of the shim's own public C API (not a libc function): declared
+ * in a public header under shim/include/switchboard/, defined by hand in
+ * shim/src, and exported by libswitchboard.so next to the interposed symbols.
+ * Nothing is resolved or wrapped for it; codegen lists it in the export map
+ * and repeats its prototype after including its header (build/gen/c/
+ * sb_api_check.c, compiled into the shim), so a spec that drifts from the
+ * header fails to compile.  Names start with `sb_`: they share the program's
+ * global namespace with everything else it links.
+ */
+export interface ApiFunction {
+  readonly name: string;
+  readonly doc: string;
+  /** The public header that declares it, e.g. `<switchboard/zerocopy.h>`. */
+  readonly header: `<switchboard/${string}>`;
+  /** The C return type. */
+  readonly returns: CType;
+  readonly params: readonly Param[];
+}
+
 /** A glibc symbol the shim deliberately leaves alone, and why. */
 export interface Excluded {
   readonly name: string;
@@ -145,6 +165,8 @@ export interface Libc {
   readonly baseline: GlibcVersion;
   readonly functions: readonly LibcFunction[];
   readonly excluded: readonly Excluded[];
+  /** The shim's own public API, exported with the interposed functions. */
+  readonly api: readonly ApiFunction[];
 }
 
 /** Declares the libc surface; the identity function that lets TypeScript check the literal. */

@@ -16,6 +16,10 @@
  * Errors while using a circuit are those of send()/recv() on it: EAGAIN
  * (MSG_DONTWAIT, or an O_NONBLOCK socket), EPIPE, ECONNRESET, EPROTO (the
  * peer corrupted the circuit), EINTR.  Blocking calls wait like recv()/send().
+ * EINVAL: flags other than MSG_DONTWAIT / MSG_NOSIGNAL, or committing /
+ * releasing more than was reserved / peeked; EMSGSIZE: `min` larger than the
+ * ring.  These calls never raise SIGPIPE.  The peer can write the ring too:
+ * copy what you validate out of a peeked span before trusting it.
  *
  * A reserved span stays reserved until committed (commit 0 to give it up);
  * a peeked span stays valid until released.  One reservation and one peek

@@ -12,16 +12,22 @@
  * Every function returns >= 0 on success or a negative errno; the shim turns
  * that into -1/errno (and SIGPIPE where Linux raises it).  Errors:
  *   -EAGAIN      would block (non-blocking, or SB_NONBLOCK)
- *   -EINTR       a signal arrived while waiting and nothing was transferred
+ *   -EINTR       a signal handler ran while waiting and nothing was transferred (as recv():
+ *                a handler with SA_RESTART resumes a wait without deadline or signal mask)
  *   -ETIMEDOUT   the wait's deadline passed (the shim maps it to EAGAIN for SO_RCVTIMEO)
  *   -EPIPE       writing after our shutdown(SHUT_WR) or after the peer closed its reading side
  *   -ECONNRESET  the peer reset the circuit, or died leaving our bytes unread
  *   -EPROTO      the peer corrupted the shared memory: the circuit is broken for good
- *   -EMSGSIZE    a datagram larger than the ring can ever hold
+ *   -EMSGSIZE    a datagram larger than the ring can ever hold (or a reservation larger than the ring)
+ *   -EOPNOTSUPP  a stream call on a datagram circuit or the other way round
+ *   -EINVAL      a bad argument (iovec count, shutdown's how, committing more than reserved…)
  *
  * Threads: one thread may send while another receives on the same endpoint
  * without locks (each ring has one producer and one consumer).  Several
  * senders (or receivers) on one endpoint must serialise; the shim does that.
+ * shutdown(SHUT_WR), reset and close count as sends (they end the stream), the
+ * zero-copy reserve/commit as a send and peek/release as a receive.
+ * sb_circuit_poll/arm/disarm/ack_doorbell may be called from any thread.
  */
 #ifndef SB_CIRCUIT_H
 #define SB_CIRCUIT_H
@@ -58,13 +64,17 @@ struct sb_circuit_geometry {
 	uint64_t ring_size[2];    /* 0: the default (see docs/circuits.md for why it is what it is) */
 };
 
-/* One direction as this endpoint sees it.  Everything here is local and trusted. */
+/* One direction as this endpoint sees it.  Everything here is local and trusted,
+ * and written only by the thread that sends (tx) or receives (rx). */
 struct sb_ring_end {
 	unsigned char *data;      /* ring bytes in the mapping */
 	uint64_t size, mask;      /* validated copies from the header, never re-read */
 	struct sb_ring_ctl *ctl;  /* shared, untrusted */
 	uint64_t local;           /* our own index (prod when sending, cons when receiving) */
 	uint64_t cached_peer;     /* the peer's index as last read and validated */
+	uint64_t span;            /* zero-copy: bytes handed out by reserve (tx) or peek (rx), not yet committed/released */
+	uint32_t peer_state;      /* the peer's state bits for this ring as last validated: once seen, a bit must stay set */
+	uint32_t spin_ns;         /* adaptive spin budget before sleeping on this direction */
 };
 
 struct sb_circuit {
@@ -74,9 +84,11 @@ struct sb_circuit {
 	uint32_t mode;
 	enum sb_circuit_role role;
 	struct sb_ring_end tx, rx;
-	int broken;               /* 0, or the errno every call now fails with */
-	bool shut_rd, shut_wr;    /* our own shutdown()s */
-	uint32_t spin_ns;         /* adaptive spin budget before sleeping */
+	/* Shared by the sending and the receiving thread, hence atomic (relaxed is enough: each is sticky). */
+	_Atomic int broken;       /* 0, or the errno every call now fails with */
+	_Atomic bool shut_rd, shut_wr; /* our own shutdown()s */
+	_Atomic uint32_t peer_gone;    /* the peer's endpoint fd hung up: 0, or how it left (see docs/circuits.md) */
+	_Atomic uint32_t doorbell_lock; /* bit 0: a thread is draining doorbell bytes; the rest counts drains (wait.c) */
 };
 
 /* Creation: a sealed memfd laid out for `g`; returns the fd or -errno. */
@@ -102,7 +114,9 @@ ssize_t sb_circuit_send(struct sb_circuit *c, const struct iovec *iov, int iovcn
 ssize_t sb_circuit_recv(struct sb_circuit *c, const struct iovec *iov, int iovcnt, unsigned flags,
 			const struct sb_wait *w);
 
-/* Datagram data: one record per call.  recv sets *truncated when the buffer was short. */
+/* Datagram data: one record per call.  recv sets *truncated when the buffer was short,
+ * returns the datagram's real length with SB_TRUNC, fills src/srclen like recvfrom(),
+ * and returns 0 with *srclen = 0 once the peer shut down writing and every record was read. */
 ssize_t sb_circuit_send_dgram(struct sb_circuit *c, const struct iovec *iov, int iovcnt, const struct sockaddr *src,
 			      socklen_t srclen, unsigned flags, const struct sb_wait *w);
 ssize_t sb_circuit_recv_dgram(struct sb_circuit *c, const struct iovec *iov, int iovcnt, struct sockaddr *src,
@@ -120,13 +134,20 @@ unsigned sb_circuit_poll(struct sb_circuit *c);
 
 /* Before sleeping on the endpoint fd for `events`: announce it in the control
  * area, then re-check.  Returns the events already ready (then do not sleep,
- * and call sb_circuit_disarm); 0 means the peer will ring the doorbell. */
+ * and call sb_circuit_disarm); 0 means the peer will ring the doorbell.
+ * The whole sequence: arm, sleep (poll/epoll on endpoint_fd for POLLIN),
+ * disarm, ack_doorbell, sb_circuit_poll (readiness.c). */
 unsigned sb_circuit_arm(struct sb_circuit *c, unsigned events);
 void sb_circuit_disarm(struct sb_circuit *c, unsigned events);
-/* Reads and discards pending doorbell bytes; returns true if the peer's end is gone. */
+/* Reads and discards pending doorbell bytes (except those for a wait another
+ * thread has armed); returns true if the peer's end is gone. */
 bool sb_circuit_ack_doorbell(struct sb_circuit *c);
 
-/* Zero-copy: spans of the rings as iovecs (two when they wrap). */
+/* Zero-copy: spans of the rings as iovecs (two when they wrap).  reserve waits
+ * for at least `min` free bytes (0 counts as 1; more than the ring: -EMSGSIZE)
+ * and returns all that is free; commit publishes a prefix (0 gives it up);
+ * peek returns the readable bytes it knows of (at least one; 0 at EOF); release consumes a prefix.
+ * A copy-path send or receive ends an outstanding reservation or peek. */
 ssize_t sb_circuit_reserve(struct sb_circuit *c, size_t min, struct iovec iov[2], int *iovcnt, unsigned flags,
 			   const struct sb_wait *w);
 int sb_circuit_commit(struct sb_circuit *c, size_t len);
