@@ -1,0 +1,96 @@
+/* Circuit memory for JavaScript: create (through the circuit library) and read the counters. */
+#include <napi.h>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+#include <vector>
+
+#include "circuit_memory.h"
+#include "errors.h"
+
+namespace {
+
+/* createCircuit(mode: 1 stream | 2 dgram, ringA, ringB) -> { fd, layout, memfdBytes, ringAOffset, ringABytes, … }. */
+Napi::Value CreateCircuit(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	uint32_t mode = info[0].As<Napi::Number>().Uint32Value();
+	uint64_t ring_a = (uint64_t)info[1].As<Napi::Number>().Int64Value();
+	uint64_t ring_b = (uint64_t)info[2].As<Napi::Number>().Int64Value();
+	sb_native_geometry g{};
+	int fd = sb_native_circuit_create(mode, ring_a, ring_b, &g);
+	if (fd < 0)
+		throw ErrnoError(env, -fd, "create circuit");
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("fd", fd);
+	o.Set("layout", g.layout);
+	o.Set("mode", g.mode);
+	o.Set("memfdBytes", Napi::BigInt::New(env, g.memfd_bytes));
+	o.Set("ringAOffset", Napi::BigInt::New(env, g.ring_offset[0]));
+	o.Set("ringABytes", (double)g.ring_size[0]);
+	o.Set("ringBOffset", Napi::BigInt::New(env, g.ring_offset[1]));
+	o.Set("ringBBytes", (double)g.ring_size[1]);
+	return o;
+}
+
+/* ringCounters(memfd) -> BigUint64Array [A prod, A cons, B prod, B cons]. */
+Napi::Value RingCounters(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = FdArg(info, 0);
+	uint64_t v[4];
+	int r = sb_native_ring_counters(fd, v);
+	if (r < 0)
+		throw ErrnoError(env, -r, "read ring counters");
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(env, 4);
+	for (size_t i = 0; i < 4; i++)
+		out[i] = v[i];
+	return out;
+}
+
+/* memfdRead(fd, offset, length) / memfdWrite(fd, offset, bytes): pread/pwrite, for test clients that
+ * prove two processes share a circuit's memory.  memfdSeals(fd) -> F_GET_SEALS. */
+Napi::Value MemfdRead(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = FdArg(info, 0);
+	int64_t off = info[1].As<Napi::Number>().Int64Value();
+	uint32_t len = info[2].As<Napi::Number>().Uint32Value();
+	std::vector<unsigned char> buf(len ? len : 1);
+	ssize_t n = pread(fd, buf.data(), len, off);
+	if (n < 0)
+		throw ErrnoError(env, errno, "pread");
+	return Napi::Buffer<unsigned char>::Copy(env, buf.data(), (size_t)n);
+}
+
+Napi::Value MemfdWrite(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = FdArg(info, 0);
+	int64_t off = info[1].As<Napi::Number>().Int64Value();
+	Napi::Uint8Array b = info[2].As<Napi::Uint8Array>();
+	ssize_t n = pwrite(fd, b.Data(), b.ByteLength(), off);
+	if (n < 0)
+		throw ErrnoError(env, errno, "pwrite");
+	return Napi::Number::New(env, (double)n);
+}
+
+Napi::Value MemfdSeals(const Napi::CallbackInfo &info)
+{
+	int seals = fcntl(FdArg(info, 0), F_GET_SEALS);
+	if (seals < 0)
+		throw ErrnoError(info.Env(), errno, "F_GET_SEALS");
+	return Napi::Number::New(info.Env(), seals);
+}
+
+} // namespace
+
+void InitCircuits(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("createCircuit", Napi::Function::New(env, CreateCircuit));
+	exports.Set("ringCounters", Napi::Function::New(env, RingCounters));
+	exports.Set("memfdRead", Napi::Function::New(env, MemfdRead));
+	exports.Set("memfdWrite", Napi::Function::New(env, MemfdWrite));
+	exports.Set("memfdSeals", Napi::Function::New(env, MemfdSeals));
+}
