@@ -87,7 +87,10 @@ struct sb_circuit {
 	/* Shared by the sending and the receiving thread, hence atomic (relaxed is enough: each is sticky). */
 	_Atomic int broken;       /* 0, or the errno every call now fails with */
 	_Atomic bool shut_rd, shut_wr; /* our own shutdown()s */
-	_Atomic uint32_t peer_gone;    /* the peer's endpoint fd hung up: 0, or how it left (see docs/circuits.md) */
+	_Atomic uint32_t peer_gone;
+	/* What the fd's O_NONBLOCK was when last read (fcntl): a hint, never the truth.
+	 * Callers that believe the fd blocks spin before asking the kernel. */
+	_Atomic bool nonblock_hint;    /* the peer's endpoint fd hung up: 0, or how it left (see docs/circuits.md) */
 	_Atomic uint32_t doorbell_lock; /* bit 0: a thread is draining doorbell bytes; the rest counts drains (wait.c) */
 };
 

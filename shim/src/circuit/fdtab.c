@@ -128,6 +128,7 @@ int sb_circuit_socketpair(int type, int sv[2])
 	if (rc < 0)
 		goto fail;
 	for (int i = 0; i < 2; i++) {
+		atomic_store_explicit(&end[i]->nonblock_hint, (type & SOCK_NONBLOCK) != 0, memory_order_relaxed);
 		if (type & SOCK_NONBLOCK) {
 			long fl = sb_sys_fcntl(end[i]->endpoint_fd, F_GETFL, 0);
 			if (fl < 0 || (fl = sb_sys_fcntl(end[i]->endpoint_fd, F_SETFL, fl | O_NONBLOCK)) < 0) {

@@ -92,6 +92,14 @@ int sb_tx_state(struct sb_circuit *c);
  * caller should look again, -ETIMEDOUT, -EINTR, or -EPROTO.
  * `deadline_ns` is CLOCK_MONOTONIC, or < 0 for none.
  */
+/*
+ * Spins (no system call) until the wait would be over or the adaptive budget
+ * is spent; false when nothing came.  For callers that must learn whether the
+ * fd is non-blocking (a system call) before they may really wait: they spin
+ * first when they believe it blocks, and ask only if the spin found nothing.
+ */
+bool sb_spin_for(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need);
+
 int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const struct sb_wait *w, int64_t deadline_ns);
 
 /* The deadline of a call that may wait: now + w->timeout_ns, or -1 (forever, also when w is NULL). */

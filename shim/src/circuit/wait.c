@@ -292,6 +292,12 @@ static int sb_backoff(int64_t ns, int64_t deadline_ns, const sigset_t *sigmask)
 	return rc == -EINTR ? -EINTR : 0;
 }
 
+bool sb_spin_for(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need)
+{
+	struct sb_ring_end *r = dir == SB_WAIT_DATA ? &c->rx : &c->tx;
+	return sb_wait_done(c, dir, need) || (r->spin_ns > 0 && sb_spin(c, r, dir, need, -1));
+}
+
 int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const struct sb_wait *w, int64_t deadline_ns)
 {
 	struct sb_ring_end *r = dir == SB_WAIT_DATA ? &c->rx : &c->tx;
