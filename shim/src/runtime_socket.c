@@ -2,70 +2,97 @@
  * Runtime entry points for socket setup: socket, bind, listen, accept, connect, options and names.
  *
  * Each sb_<name>() is what the exported <name>() (generated, build/gen/c/sb_interpose.c)
- * calls.  Today every one passes straight through to glibc via libc_<name>();
- * circuit handling replaces a body here, without touching generated code
- * (docs/libc-surface.md).  Prototypes come from the generated sb_libc.h, so a
- * signature that drifts from specs/libc.ts fails to compile, and a missing
- * entry fails to link (-z defs).
+ * calls.  Under an operator ($SWITCHBOARD_SOCKET), AF_INET and AF_INET6 stream
+ * sockets are the shim's (sock/): their calls go to the socket layer, which
+ * runs them over circuits.  Every other fd passes straight through to glibc
+ * (libc_<name>()).  Prototypes come from the generated sb_libc.h.
  */
+#include <netinet/in.h>
+
 #include "sb_libc.h"
+#include "sock/control.h"
+#include "sock/options.h"
+#include "sock/result.h"
+#include "sock/setup.h"
+
+/* The sockets the shim runs over circuits (SOCK_DGRAM comes with the UDP work). */
+static int sb_is_circuit_socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	return (domain == AF_INET || domain == AF_INET6) && base == SOCK_STREAM &&
+	       (protocol == 0 || protocol == IPPROTO_TCP) && sb_control_enabled();
+}
 
 int sb_socket(int domain, int type, int protocol)
 {
-    return libc_socket(domain, type, protocol);
+	if (sb_is_circuit_socket(domain, type, protocol))
+		return (int)sb_result(sb_sock_socket(domain, type));
+	return libc_socket(domain, type, protocol);
 }
 
 int sb_socketpair(int domain, int type, int protocol, int sv[2])
 {
-    return libc_socketpair(domain, type, protocol, sv);
+	return libc_socketpair(domain, type, protocol, sv);
 }
 
 int sb_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    return libc_bind(fd, addr, len);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_bind(s, fd, addr, len)) : libc_bind(fd, addr, len);
 }
 
 int sb_listen(int fd, int backlog)
 {
-    return libc_listen(fd, backlog);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_listen(s, fd, backlog)) : libc_listen(fd, backlog);
 }
 
 int sb_accept(int fd, struct sockaddr *addr, socklen_t *addr_len)
 {
-    return libc_accept(fd, addr, addr_len);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_accept(s, fd, addr, addr_len, 0)) : libc_accept(fd, addr, addr_len);
 }
 
 int sb_accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags)
 {
-    return libc_accept4(fd, addr, addr_len, flags);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_accept(s, fd, addr, addr_len, flags)) : libc_accept4(fd, addr, addr_len, flags);
 }
 
 int sb_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    return libc_connect(fd, addr, len);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_connect(s, fd, addr, len)) : libc_connect(fd, addr, len);
 }
 
 int sb_shutdown(int fd, int how)
 {
-    return libc_shutdown(fd, how);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_shutdown(s, fd, how)) : libc_shutdown(fd, how);
 }
 
 int sb_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
-    return libc_getsockopt(fd, level, optname, optval, optlen);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_getsockopt(s, level, optname, optval, optlen))
+		 : libc_getsockopt(fd, level, optname, optval, optlen);
 }
 
 int sb_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
-    return libc_setsockopt(fd, level, optname, optval, optlen);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_setsockopt(s, level, optname, optval, optlen))
+		 : libc_setsockopt(fd, level, optname, optval, optlen);
 }
 
 int sb_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    return libc_getsockname(fd, addr, len);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_name(s, false, addr, len)) : libc_getsockname(fd, addr, len);
 }
 
 int sb_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    return libc_getpeername(fd, addr, len);
+	struct sb_sock *s = sb_sock_get(fd);
+	return s ? (int)sb_result(sb_sock_name(s, true, addr, len)) : libc_getpeername(fd, addr, len);
 }

@@ -146,6 +146,22 @@ void sb_circuit_disarm(struct sb_circuit *c, unsigned events);
  * thread has armed); returns true if the peer's end is gone. */
 bool sb_circuit_ack_doorbell(struct sb_circuit *c);
 
+/* What the peer has done, as far as shared memory and our last probe show (no system call). */
+struct sb_circuit_view {
+	uint64_t readable;       /* bytes (records: bytes of records) waiting in rx */
+	uint64_t writable;       /* free bytes in tx */
+	uint64_t unread_by_peer; /* bytes we sent that the peer has not consumed */
+	bool peer_fin;           /* the peer shut down writing (SB_PROD_FIN on rx) */
+	bool peer_reset;         /* the peer reset the circuit */
+	bool peer_closed;        /* the peer closed its reading side (SB_CONS_CLOSED on tx): our bytes go nowhere */
+	bool peer_gone;          /* its endpoint hung up (as of our last look at the doorbell socket) */
+	int broken;              /* 0, or the errno the circuit is broken with */
+};
+void sb_circuit_view(struct sb_circuit *c, struct sb_circuit_view *v);
+
+/* Asks the kernel whether the peer's endpoint hung up (one poll() system call); true if it did. */
+bool sb_circuit_probe_peer(struct sb_circuit *c);
+
 /* Zero-copy: spans of the rings as iovecs (two when they wrap).  reserve waits
  * for at least `min` free bytes (0 counts as 1; more than the ring: -EMSGSIZE)
  * and returns all that is free; commit publishes a prefix (0 gives it up);

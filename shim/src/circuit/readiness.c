@@ -86,3 +86,30 @@ void sb_circuit_disarm(struct sb_circuit *c, unsigned events)
 	if (events & POLLOUT)
 		atomic_store_explicit(&c->tx.ctl->prod_waiting, 0, memory_order_relaxed);
 }
+
+void sb_circuit_view(struct sb_circuit *c, struct sb_circuit_view *v)
+{
+	struct sb_ring_ctl *rx = c->rx.ctl, *tx = c->tx.ctl;
+	uint32_t rx_state = atomic_load_explicit(&rx->prod_state, memory_order_acquire);
+	uint32_t tx_state = atomic_load_explicit(&tx->cons_state, memory_order_acquire);
+	uint64_t readable = atomic_load_explicit(&rx->prod, memory_order_acquire) -
+			    atomic_load_explicit(&rx->cons, memory_order_relaxed);
+	uint64_t queued = atomic_load_explicit(&tx->prod, memory_order_relaxed) -
+			  atomic_load_explicit(&tx->cons, memory_order_acquire);
+	/* Loose bounds, as in sb_circuit_poll: the data calls validate for real. */
+	if (readable > c->rx.size || queued > c->tx.size)
+		sb_circuit_fail(c, EPROTO);
+	v->broken = sb_circuit_broken(c);
+	v->readable = readable > c->rx.size ? 0 : readable;
+	v->unread_by_peer = queued > c->tx.size ? 0 : queued;
+	v->writable = c->tx.size - v->unread_by_peer;
+	v->peer_fin = (rx_state & SB_PROD_FIN) != 0;
+	v->peer_reset = (rx_state & SB_PROD_RESET) || (tx_state & SB_CONS_RESET);
+	v->peer_closed = (tx_state & SB_CONS_CLOSED) != 0;
+	v->peer_gone = atomic_load_explicit(&c->peer_gone, memory_order_relaxed) != SB_PEER_PRESENT;
+}
+
+bool sb_circuit_probe_peer(struct sb_circuit *c)
+{
+	return sb_circuit_check_peer_gone(c);
+}
