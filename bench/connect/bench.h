@@ -18,6 +18,7 @@ struct run_spec {
 	uint16_t port;
 	const char *socket_path; /* circuit mode: the tenant's control socket */
 	int closed_notices;      /* circuit mode: send `closed` notices too */
+	int phases;              /* circuit mode: also print the median of each phase of a connection */
 };
 
 /* Per-connection times of each batch's mean, in ns; returns the count. */

@@ -1,10 +1,11 @@
 /*
- * sb-bench-connect tcp|circuit [--iterations N] [--batch B] [--warmup W] [--port P] [--socket PATH] [--closed-notices]
+ * sb-bench-connect tcp|circuit [--iterations N] [--batch B] [--warmup W] [--port P] [--socket PATH] [--closed-notices] [--phases]
  * sb-bench-connect probe
  *
  * Prints one line: `mode=tcp iterations=N median_us=X min_us=Y` (per
  * connection: the median and the minimum over batches of B), or
- * `probe_ns=X`.  run.mjs runs both modes alternately and compares them.
+ * `probe_ns=X`.  With --phases (circuit) a second line gives the median of
+ * each phase of a connection as the client sees it (circuit.c).  run.mjs runs both modes alternately and compares them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
 			spec.port = (uint16_t)number(v, argv[i]), i++;
 		else if (strcmp(argv[i], "--closed-notices") == 0)
 			spec.closed_notices = 1;
+		else if (strcmp(argv[i], "--phases") == 0)
+			spec.phases = 1;
 		else if (strcmp(argv[i], "--socket") == 0)
 			spec.socket_path = v, i++;
 		else

@@ -29,9 +29,10 @@ export class Logger {
     return new Logger(() => {}, 'error');
   }
 
-  log(level: Level, event: string, fields: Fields = {}): void {
+  /** `at`: when it happened, if that was earlier (what the native fast path did is logged a little later). */
+  log(level: Level, event: string, fields: Fields = {}, at: Date = new Date()): void {
     if (RANK[level] < RANK[this.min]) return;
-    this.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }, jsonValue)}\n`);
+    this.write(`${JSON.stringify({ time: at.toISOString(), level, event, ...fields }, jsonValue)}\n`);
   }
 
   enabled(level: Level): boolean {

@@ -19,17 +19,6 @@ export type Received =
   | { kind: 'eof' }
   | { kind: 'error'; errno: number };
 
-export interface CreatedCircuit {
-  fd: number;
-  layout: number;
-  mode: number;
-  memfdBytes: bigint;
-  ringAOffset: bigint;
-  ringABytes: number;
-  ringBOffset: bigint;
-  ringBBytes: number;
-}
-
 export interface FdIdentity {
   socket: boolean;
   dev: bigint;
@@ -68,11 +57,98 @@ export interface GrantResult {
   readonly replyErrno: number;
 }
 
-export interface EndpointPair {
+export interface Geometry {
+  readonly layout: number;
+  readonly memfdBytes: bigint;
+  readonly ringAOffset: bigint;
+  readonly ringABytes: number;
+  readonly ringBOffset: bigint;
+  readonly ringBBytes: number;
+}
+
+/** A circuit made ahead of time: JavaScript owns its three fds. */
+export interface NativeFreshCircuit {
+  readonly memfd: number;
+  readonly geometry: Geometry;
   readonly connectorFd: number;
   readonly acceptorFd: number;
   readonly connectorCookie: bigint;
   readonly acceptorCookie: bigint;
+}
+
+/** What the fast path decided for one (tenant, type, destination) (fastpath.cc). */
+export type FastDecision =
+  | { readonly allow: true; readonly id: number; readonly toTenant: number; readonly source: WireAddress }
+  | { readonly allow: false; readonly errno: number; readonly rule: string; readonly message: string };
+
+export interface FastListener {
+  readonly tenant: number;
+  readonly type: number;
+  readonly port: number;
+  readonly inet6: boolean;
+  /** ipBytes() of the bound address. */
+  readonly ip: Uint8Array;
+  readonly v6only: boolean;
+  readonly backlog: number;
+  readonly fd: number;
+  readonly pid: number;
+  readonly uid: number;
+}
+
+export interface FastDenial {
+  readonly session: number;
+  readonly tenant: number;
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly type: 'stream' | 'dgram';
+  readonly destination: InetWireAddress;
+  readonly rule: string;
+  readonly errno: number;
+  /** Date.now() of the denial. */
+  readonly at: number;
+}
+
+export type InetWireAddress =
+  | { readonly family: 'inet'; readonly address: string; readonly port: number }
+  | { readonly family: 'inet6'; readonly address: string; readonly port: number; readonly flowinfo: number; readonly scopeId: number };
+
+export interface FastDrained {
+  /** Messages the fast path answered (counted as received). */
+  readonly messages: number;
+  /** Grant records, 128 bytes each (fastpath.cc GrantRecord, read by fastpath.ts); their memfds are JavaScript's now. */
+  readonly grants: ArrayBuffer;
+  /** `closed` and `shutdown` notices, 40 bytes each (fastpath.cc NoticeRecord). */
+  readonly notices: ArrayBuffer;
+  readonly denials: readonly FastDenial[];
+}
+
+export interface NativeFastPath {
+  decide(tenant: number, type: number, destination: WireAddress, d: FastDecision): void;
+  clearDecisions(): void;
+  listen(reservation: bigint, l: FastListener): void;
+  unlisten(reservation: bigint): void;
+  addPorts(tenant: number, type: number, ports: readonly number[]): void;
+  reclaimPort(tenant: number, type: number, port: number): boolean;
+  takeFresh(type: number): NativeFreshCircuit;
+  /** Closes these fds on the pool's background thread. */
+  closeSoon(fds: Int32Array): void;
+  newCircuitId(): bigint;
+  /** [circuits ready, circuits made on the spot because the pool was empty]. */
+  pooled(): [number, number];
+  drain(): FastDrained | null;
+  close(): void;
+}
+
+/** What a control connection's reader hands JavaScript: recvMessage's results, or a fast-path reply that could not be sent. */
+export type SessionRecord = Received | { kind: 'send_failed'; errno: number; what: string };
+
+export interface NativeControlSession {
+  /** While held, every message goes to JavaScript (it has requests to answer first, or no hello yet). */
+  hold(on: boolean): void;
+  pause(): void;
+  resume(): void;
+  close(): void;
 }
 
 export interface Watcher {
@@ -100,16 +176,27 @@ export interface Native {
   fdIdentity(fd: number): FdIdentity;
   socketCookie(fd: number): bigint;
   liveUnixCookies(): BigUint64Array;
-  createCircuit(mode: number, ringA: number, ringB: number): CreatedCircuit;
   ringCounters(memfd: number): BigUint64Array;
   memfdRead(fd: number, offset: number, length: number): Buffer;
   memfdWrite(fd: number, offset: number, bytes: Uint8Array): number;
   memfdSeals(fd: number): number;
-  /** The connect hot path (operator/native/src/grant.cc). */
+  /** A connect JavaScript decided (operator/native/src/grant.cc). */
   grantCircuit(g: GrantRequest): GrantResult;
-  endpointPair(stream: boolean): EndpointPair;
-  /** Makes `count` circuits with their endpoint pairs on the thread pool. */
-  prepareCircuits(mode: number, count: number, cb: (err: Error | null, made?: (CreatedCircuit & EndpointPair)[]) => void): void;
+  /** The connect fast path and the circuit pool (operator/native/src/fastpath.cc). */
+  FastPath: new (
+    o: { backlogUnit: number; pool: readonly [number, number]; reportDelayMs: number },
+    onReports: () => void,
+  ) => NativeFastPath;
+  ControlSession: new (
+    fast: NativeFastPath,
+    fd: number,
+    session: number,
+    tenant: number,
+    pid: number,
+    uid: number,
+    gid: number,
+    callback: (records: SessionRecord[]) => void,
+  ) => NativeControlSession;
   Watcher: new (fd: number, callback: (events: number) => void) => Watcher;
   READABLE: number;
   DISCONNECT: number;

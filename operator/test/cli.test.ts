@@ -116,14 +116,17 @@ test.serial('switchboard run --isolate: no interfaces; circuits are the only way
   t.is(r.status, 0, r.stderr);
   const seen = JSON.parse(r.stdout);
   t.is(seen.SWITCHBOARD_ISOLATED, '1');
-  t.is(seen.tcp, 'ENETUNREACH', 'kernel TCP has nowhere to go');
+  t.is(seen.kernel_tcp, 'ENETUNREACH', 'kernel TCP has nowhere to go');
+  t.is(seen.tcp, 'connected', 'the shim carried the same connect over a circuit');
   t.like(decode(Buffer.from(seen.connect, 'hex'), 'operator-to-shim'), { type: 'connect_granted' });
   t.is(seen.fds, 2);
+  const viaShim = accept(l.port);
+  t.is(viaShim.msg.type, 'incoming', 'the shim\'s connect reached the listener over a circuit');
   const a = accept(l.port);
   t.is(a.msg.type, 'incoming', 'the isolated program reached the listener over a circuit');
   const links = spawnSync('unshare', ['--net', 'ip', '-o', 'link'], { encoding: 'utf8' }).stdout.trim().split('\n');
   t.is(links.length, 1, 'a fresh namespace has only lo');
-  closeAll([...a.fds, l.port]);
+  closeAll([...viaShim.fds, ...a.fds, l.port]);
   server.close();
 });
 

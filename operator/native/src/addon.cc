@@ -6,7 +6,7 @@ void InitIdentity(Napi::Env env, Napi::Object exports);
 void InitCircuits(Napi::Env env, Napi::Object exports);
 void InitWatcher(Napi::Env env, Napi::Object exports);
 void InitGrant(Napi::Env env, Napi::Object exports);
-void InitPrepare(Napi::Env env, Napi::Object exports);
+void InitFastPath(Napi::Env env, Napi::Object exports);
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
@@ -15,7 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitCircuits(env, exports);
 	InitWatcher(env, exports);
 	InitGrant(env, exports);
-	InitPrepare(env, exports);
+	InitFastPath(env, exports);
 	return exports;
 }
 

@@ -1,4 +1,4 @@
-/* Circuit memory for JavaScript: create (through the circuit library) and read the counters. */
+/* Circuit memory for JavaScript: the ring counters, and pread/pwrite/seals for test clients. (Circuits are made in circuit_pool.cc.) */
 #include <napi.h>
 
 #include <cerrno>
@@ -10,29 +10,6 @@
 #include "errors.h"
 
 namespace {
-
-/* createCircuit(mode: 1 stream | 2 dgram, ringA, ringB) -> { fd, layout, memfdBytes, ringAOffset, ringABytes, … }. */
-Napi::Value CreateCircuit(const Napi::CallbackInfo &info)
-{
-	Napi::Env env = info.Env();
-	uint32_t mode = info[0].As<Napi::Number>().Uint32Value();
-	uint64_t ring_a = (uint64_t)info[1].As<Napi::Number>().Int64Value();
-	uint64_t ring_b = (uint64_t)info[2].As<Napi::Number>().Int64Value();
-	sb_native_geometry g{};
-	int fd = sb_native_circuit_create(mode, ring_a, ring_b, &g);
-	if (fd < 0)
-		throw ErrnoError(env, -fd, "create circuit");
-	Napi::Object o = Napi::Object::New(env);
-	o.Set("fd", fd);
-	o.Set("layout", g.layout);
-	o.Set("mode", g.mode);
-	o.Set("memfdBytes", Napi::BigInt::New(env, g.memfd_bytes));
-	o.Set("ringAOffset", Napi::BigInt::New(env, g.ring_offset[0]));
-	o.Set("ringABytes", (double)g.ring_size[0]);
-	o.Set("ringBOffset", Napi::BigInt::New(env, g.ring_offset[1]));
-	o.Set("ringBBytes", (double)g.ring_size[1]);
-	return o;
-}
 
 /* ringCounters(memfd) -> BigUint64Array [A prod, A cons, B prod, B cons]. */
 Napi::Value RingCounters(const Napi::CallbackInfo &info)
@@ -88,7 +65,6 @@ Napi::Value MemfdSeals(const Napi::CallbackInfo &info)
 
 void InitCircuits(Napi::Env env, Napi::Object exports)
 {
-	exports.Set("createCircuit", Napi::Function::New(env, CreateCircuit));
 	exports.Set("ringCounters", Napi::Function::New(env, RingCounters));
 	exports.Set("memfdRead", Napi::Function::New(env, MemfdRead));
 	exports.Set("memfdWrite", Napi::Function::New(env, MemfdWrite));

@@ -8,19 +8,17 @@
  * every second and soon after a `closed` notice or a session's end.
  *
  * Fresh circuits (memfd and endpoint pair) for the default geometry are
- * made ahead of time (a small pool), so nothing is created on the connect path.
+ * made ahead of time by a background thread of the native addon
+ * (circuit_pool.h), so nothing is created on the connect path; the memfds
+ * of circuits gone are closed there too.  Most circuits are granted by the
+ * native fast path and registered here when the exchange drains its reports.
  */
 import type { Geometry, SocketType } from '../../../build/gen/ts/protocol.ts';
 import type { Logger } from '../log.ts';
 import type { InetAddress } from '../net/address.ts';
-import { native, type CreatedCircuit, type EndpointPair } from '../native.ts';
+import { native } from '../native.ts';
+import type { FastPath } from './fastpath.ts';
 import type { PortUser } from './reservations.ts';
-
-/** layout.h: enum sb_circuit_mode. */
-const MODE: Record<SocketType, number> = { stream: 1, dgram: 2 };
-/** Circuits kept ready per socket type. */
-const POOL_TARGET: Record<SocketType, number> = { stream: 16, dgram: 2 };
-const REFILL_DELAY_MS = 2;
 
 export interface CircuitEnd extends PortUser {
   /** SO_PEERCRED of the session that asked (connector) or bound the listener (acceptor). */
@@ -43,74 +41,51 @@ export interface Circuit {
   readonly createdAt: number;
 }
 
-function portKey(tenant: string, type: SocketType, port: number): string {
-  return `${type}\u0000${port}\u0000${tenant}`;
+/** Ports indexed by number per tenant: building a string key per lookup cost more than the rest of a grant's bookkeeping. */
+function portKey(type: SocketType, port: number): number {
+  return (type === 'stream' ? 0 : 0x10000) + port;
 }
 
 /** A circuit made ahead of time: its memfd and its two ends, not handed out yet. */
 export interface FreshCircuit {
   readonly memfd: number;
   readonly geometry: Geometry;
-  readonly ends: EndpointPair;
-}
-
-function geometryOf(c: CreatedCircuit): Geometry {
-  return {
-    layout: c.layout,
-    memfdBytes: c.memfdBytes,
-    ringAOffset: c.ringAOffset,
-    ringABytes: c.ringABytes,
-    ringBOffset: c.ringBOffset,
-    ringBBytes: c.ringBBytes,
-  };
-}
-
-function make(type: SocketType): FreshCircuit {
-  const c = native.createCircuit(MODE[type], 0, 0);
-  try {
-    return { memfd: c.fd, geometry: geometryOf(c), ends: native.endpointPair(type === 'stream') };
-  } catch (e) {
-    native.closeFd(c.fd);
-    throw e;
-  }
+  readonly connectorFd: number;
+  readonly acceptorFd: number;
+  readonly connectorCookie: bigint;
+  readonly acceptorCookie: bigint;
 }
 
 /** Closes a fresh circuit that was never handed out. */
 export function discard(f: FreshCircuit): void {
-  for (const fd of [f.memfd, f.ends.connectorFd, f.ends.acceptorFd]) native.closeFd(fd);
+  for (const fd of [f.memfd, f.connectorFd, f.acceptorFd]) native.closeFd(fd);
 }
 
 export class CircuitTable {
-  private nextId = 1n;
   private readonly byId = new Map<bigint, Circuit>();
   private readonly byCookie = new Map<bigint, { circuit: Circuit; role: 'connector' | 'acceptor' }>();
-  /** portKey → live circuit ends whose own address has that port. */
-  private readonly ports = new Map<string, Set<CircuitEnd>>();
-  private readonly pool: Record<SocketType, FreshCircuit[]> = { stream: [], dgram: [] };
-  private readonly refilling: Record<SocketType, boolean> = { stream: false, dgram: false };
-  private stopped = false;
-  private refillTimer: NodeJS.Timeout | null = null;
+  /** tenant → portKey → live circuit ends whose own address has that port. */
+  private readonly ports = new Map<string, Map<number, Set<CircuitEnd>>>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private soonTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly log: Logger,
+    private readonly fast: FastPath,
+    /** Brings in what the fast path granted, before a sweep looks at the table. */
+    private readonly sync: () => void,
     private readonly onRemoved: (c: Circuit) => void,
     private readonly sweepEveryMs = 1000,
   ) {}
 
   start(): void {
-    this.refill();
     this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
     this.sweepTimer.unref();
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.soonTimer) clearTimeout(this.soonTimer);
-    for (const list of Object.values(this.pool)) for (const f of list.splice(0)) discard(f);
     for (const c of this.byId.values()) native.closeFd(c.memfd);
     this.byId.clear();
     this.byCookie.clear();
@@ -122,7 +97,12 @@ export class CircuitTable {
   }
 
   get pooled(): number {
-    return this.pool.stream.length + this.pool.dgram.length;
+    return this.fast.native.pooled()[0];
+  }
+
+  /** Circuits made on the connect path because the pool was empty (its thread did not keep up). */
+  get poolMisses(): number {
+    return this.fast.native.pooled()[1];
   }
 
   all(): IterableIterator<Circuit> {
@@ -137,15 +117,14 @@ export class CircuitTable {
     return this.byCookie.get(cookie);
   }
 
-  /** A new circuit; the caller owns its fds until register() (or discard()). */
+  /** A new circuit (from the pool, or made now); the caller owns its fds until register() (or discard()). */
   fresh(type: SocketType): FreshCircuit {
-    const f = this.pool[type].pop();
-    this.queueRefill();
-    return f ?? make(type);
+    return this.fast.takeFresh(type);
   }
 
+  /** Circuit ids come from the native side, which grants circuits too. */
   newId(): bigint {
-    return this.nextId++;
+    return this.fast.native.newCircuitId();
   }
 
   register(c: Circuit): void {
@@ -157,20 +136,32 @@ export class CircuitTable {
 
   /** Local addresses on `port` held by live circuits (they keep their ports, see reservations.ts). */
   onPort(tenant: string, type: SocketType, port: number): Iterable<PortUser> {
-    return this.ports.get(portKey(tenant, type, port))?.keys() ?? [];
+    return this.ports.get(tenant)?.get(portKey(type, port))?.keys() ?? [];
+  }
+
+  portInUse(tenant: string, type: SocketType, port: number): boolean {
+    return this.ports.get(tenant)?.has(portKey(type, port)) === true;
   }
 
   private indexPorts(c: Circuit, add: boolean): void {
-    for (const e of [c.connector, c.acceptor]) {
-      const k = portKey(e.tenant, c.type, e.address.port);
-      let users = this.ports.get(k);
-      if (add) {
-        if (!users) this.ports.set(k, (users = new Set()));
-        users.add(e);
-      } else if (users) {
-        users.delete(e);
-        if (users.size === 0) this.ports.delete(k);
-      }
+    this.indexPort(c.type, c.connector, add);
+    this.indexPort(c.type, c.acceptor, add);
+  }
+
+  private indexPort(type: SocketType, e: CircuitEnd, add: boolean): void {
+    let byPort = this.ports.get(e.tenant);
+    if (!byPort) {
+      if (!add) return;
+      this.ports.set(e.tenant, (byPort = new Map()));
+    }
+    const k = portKey(type, e.address.port);
+    let users = byPort.get(k);
+    if (add) {
+      if (!users) byPort.set(k, (users = new Set()));
+      users.add(e);
+    } else if (users) {
+      users.delete(e);
+      if (users.size === 0) byPort.delete(k);
     }
   }
 
@@ -195,6 +186,7 @@ export class CircuitTable {
 
   /** Drops every circuit whose two ends are both gone. */
   sweep(): void {
+    this.sync();
     if (this.byId.size === 0) return;
     let live: Set<bigint>;
     try {
@@ -203,48 +195,17 @@ export class CircuitTable {
       this.log.warn('circuits.sweep_failed', { error: (e as Error).message });
       return;
     }
+    const memfds: number[] = [];
     for (const c of [...this.byId.values()]) {
       if (live.has(c.connector.cookie) || live.has(c.acceptor.cookie)) continue;
       this.byId.delete(c.id);
       this.byCookie.delete(c.connector.cookie);
       this.byCookie.delete(c.acceptor.cookie);
       this.indexPorts(c, false);
-      native.closeFd(c.memfd);
+      memfds.push(c.memfd);
       this.onRemoved(c);
     }
-  }
-
-  /**
-   * Tops the pools up on the thread pool, so the event loop stays free for
-   * requests, a little later (batched, and not while the two sides of a
-   * fresh grant are starting up).
-   */
-  private queueRefill(): void {
-    if (this.refillTimer || this.stopped) return;
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = null;
-      this.startRefill();
-    }, REFILL_DELAY_MS);
-    this.refillTimer.unref();
-  }
-
-  private startRefill(): void {
-    for (const type of ['stream', 'dgram'] as const) {
-      const want = POOL_TARGET[type] - this.pool[type].length;
-      if (want <= 0 || this.refilling[type] || this.stopped) continue;
-      this.refilling[type] = true;
-      native.prepareCircuits(MODE[type], want, (err, made) => {
-        this.refilling[type] = false;
-        const fresh = (made ?? []).map((c) => ({ memfd: c.fd, geometry: geometryOf(c), ends: c }));
-        if (err) this.log.warn('circuits.pool_refill_failed', { error: err.message });
-        if (this.stopped) return fresh.forEach(discard);
-        this.pool[type].push(...fresh);
-      });
-    }
-  }
-
-  /** The first fill, at start. */
-  private refill(): void {
-    for (const type of ['stream', 'dgram'] as const) while (this.pool[type].length < POOL_TARGET[type]) this.pool[type].push(make(type));
+    // Freeing a memfd's memory is slow (thousands a second under load): off the event loop.
+    this.fast.closeSoon(memfds);
   }
 }

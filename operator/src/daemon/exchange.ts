@@ -2,12 +2,17 @@
  * The exchange: the operator's connection table and the requests that change
  * it (everything but `connect`, which is in grant.ts).  One instance per
  * operator run; sessions call `handle` with each decoded message.
+ *
+ * The native fast path (fastpath.ts) answers most connects without reaching
+ * here, and reports them in batches: `sync()` brings them in, and runs
+ * before anything else here reads or changes the tables.
  */
 import crypto from 'node:crypto';
 import {
   type Address,
   type Msg,
   type ShimCaps,
+  type SocketType,
   TYPES,
 } from '../../../build/gen/ts/protocol.ts';
 import { E } from '../errno.ts';
@@ -18,11 +23,12 @@ import { OPERATOR_VERSION } from '../paths.ts';
 import { listenRuleFor } from '../policy/evaluate.ts';
 import type { Policy } from '../policy/types.ts';
 import { type Circuit, CircuitTable } from './circuits.ts';
+import { FastPath } from './fastpath.ts';
 import { Counters } from './stats.ts';
 import type { Metrics } from './metrics.ts';
-import { connect } from './grant.ts';
+import { connect, recordGrant } from './grant.ts';
 import { type Reservation, ReservationTable } from './reservations.ts';
-import type { Outgoing, Session } from './session.ts';
+import type { Credentials, Outgoing, Session } from './session.ts';
 
 /** What this operator does for a shim: page-aligned rings, datagram circuits, IPv6. Not yet: async (proxied) connects. */
 const OPERATOR_CAPS: readonly ShimCaps[] = ['zero_copy', 'datagrams', 'inet6'];
@@ -45,6 +51,8 @@ export interface ExchangeOptions {
   readonly policy: () => Policy;
   /** Blocking connects parked on a full backlog fail with ETIMEDOUT after this long (Linux: ~127 s of SYN retries). */
   readonly connectTimeoutMs: number;
+  /** The open session with this id (for audit lines about what the fast path denied). */
+  readonly session: (id: number) => Session | undefined;
 }
 
 export class Exchange {
@@ -55,10 +63,12 @@ export class Exchange {
   readonly circuits: CircuitTable;
   /** Kernel bytes one queued `incoming` occupies in a port pair's send queue. */
   readonly backlogUnit = measureIncomingUnit();
+  readonly fast: FastPath;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly policy: () => Policy;
   readonly connectTimeoutMs: number;
+  private readonly sessionById: (id: number) => Session | undefined;
   private parkTimer: NodeJS.Timeout | null = null;
 
   constructor(o: ExchangeOptions) {
@@ -66,7 +76,9 @@ export class Exchange {
     this.metrics = o.metrics;
     this.policy = o.policy;
     this.connectTimeoutMs = o.connectTimeoutMs;
-    this.circuits = new CircuitTable(o.log, (c) => this.circuitGone(c));
+    this.sessionById = o.session;
+    this.fast = new FastPath(this.backlogUnit, this.sync);
+    this.circuits = new CircuitTable(o.log, this.fast, () => this.sync(), (c) => this.circuitGone(c));
   }
 
   start(): void {
@@ -74,12 +86,57 @@ export class Exchange {
   }
 
   stop(): void {
+    this.sync();
     if (this.parkTimer) clearInterval(this.parkTimer);
     for (const r of [...this.reservations.all()]) this.free(r, 'operator stopping');
     this.circuits.stop();
+    this.fast.close();
+  }
+
+  /** Brings in what the fast path did: circuits, counters, metrics, audit lines.  Before anything reads the tables. */
+  sync = (): void => {
+    const granted = new Map<string, number>(); // per connecting tenant, for the metrics
+    const pools = new Map<string, { tenant: string; type: SocketType }>(); // the port pools the grants took from
+    const d = this.fast.drain((g) => {
+      const c = g.circuit;
+      if (g.replyErrno !== 0) {
+        // As grant.ts: the connector vanished after the acceptor got its end (which sees a reset); its session closes.
+        this.fast.closeSoon([c.memfd]);
+        return;
+      }
+      recordGrant(this, c, g.session, g.peer, false);
+      granted.set(c.connector.tenant, (granted.get(c.connector.tenant) ?? 0) + 1);
+      pools.set(`${c.type} ${c.connector.tenant}`, { tenant: c.connector.tenant, type: c.type });
+      this.metrics.setup.observe(g.setupNs / 1e9);
+    }, (n) => {
+      if (n.type === 'closed') this.closedBy(n.tenant, n.circuit, n.bytesSent, n.bytesReceived, n.reset);
+      else this.log.debug('circuit.shutdown', { session: n.session, tenant: n.tenant, circuit: n.circuit, how: n.how });
+    });
+    if (!d) return;
+    this.counters.messagesReceived += d.messages;
+    this.counters.fastPathAnswered += d.grants + d.denials.length;
+    if (granted.size > 0) this.metrics.circuitsOpen.set(this.circuits.size);
+    for (const [tenant, n] of granted) this.metrics.granted.inc({ tenant }, n);
+    for (const { tenant, type } of pools.values()) this.topUpPorts(tenant, type);
+    for (const x of d.denials) {
+      this.denied(x.session, this.fast.tenantName(x.tenant), x, x.destination, x.type, x.rule, x.errno, new Date(x.at));
+    }
+  };
+
+  /** Sets ephemeral ports aside for the fast path's unbound connects of `tenant`. */
+  topUpPorts(tenant: string, type: SocketType): void {
+    const reserved = this.reservations.portsOf(tenant, type);
+    this.fast.topUp(tenant, type, (p) => reserved?.has(p) === true || this.circuits.portInUse(tenant, type, p));
+  }
+
+  /** The policy changed: the fast path forgets its decisions. */
+  policyChanged(): void {
+    this.sync();
+    this.fast.clearDecisions();
   }
 
   handle = (s: Session, msg: Msg, fds: number[], at: bigint): Outgoing | null | Promise<Outgoing | null> => {
+    this.sync();
     if (msg.type === 'hello') return this.hello(s, msg);
     if (!s.hello) {
       for (const fd of fds) native.closeFd(fd);
@@ -163,11 +220,15 @@ export class Exchange {
     let address: InetAddress = a;
     if (a.port === 0) {
       const port = ReservationTable.ephemeral(
-        (p) => !this.reservations.bindConflict(s.tenant, msg.socketType, { ...a, port: p }, msg.options, s.cred.uid, users),
+        (p) =>
+          !this.fast.isPooled(s.tenant, msg.socketType, p) &&
+          !this.reservations.bindConflict(s.tenant, msg.socketType, { ...a, port: p }, msg.options, s.cred.uid, users),
       );
       if (port === 0) return s.errorFor(msg, E.EADDRINUSE, 'no free port in the ephemeral range');
       address = { ...a, port };
     } else {
+      // A port set aside for the fast path is not in use yet: the bind takes it back.
+      this.fast.reclaim(s.tenant, msg.socketType, a.port);
       const clash = this.reservations.bindConflict(s.tenant, msg.socketType, a, msg.options, s.cred.uid, users);
       if (clash) return s.errorFor(msg, E.EADDRINUSE, `${formatAddress(clash.address)} is in use`);
     }
@@ -214,8 +275,10 @@ export class Exchange {
   /** Frees a reservation; connects parked on it fail (see grant.ts). */
   free(r: Reservation, reason: string): void {
     if (this.reservations.get(r.id) !== r) return;
+    this.sync();
     r.watcher?.close();
     r.watcher = null;
+    this.fast.unlisten(r);
     this.reservations.remove(r);
     native.closeFd(r.operatorFd);
     r.listening = false;
@@ -247,6 +310,7 @@ export class Exchange {
     r.backlog = msg.backlog;
     // Room in the kernel for the whole backlog (+1, as Linux queues backlog+1) and some slack.
     native.setSendBuffer(r.operatorFd, (msg.backlog + 4) * this.backlogUnit);
+    this.fast.listen(r);
     for (const w of r.waiters.splice(0)) w.wake();
     this.log.info('reservation.listen', {
       session: s.id,
@@ -265,6 +329,7 @@ export class Exchange {
     if (!r) return s.errorFor(msg, E.EINVAL, `no reservation ${msg.reservation} for tenant ${s.tenant}`);
     r.listening = false;
     r.backlog = 0;
+    this.fast.unlisten(r);
     for (const w of r.waiters.splice(0)) w.wake();
     return { msg: { type: 'ok', requestId: msg.requestId } };
   }
@@ -347,15 +412,20 @@ export class Exchange {
   }
 
   private closedNotice(s: Session, msg: Extract<Msg, { type: 'closed' }>): null {
-    const c = this.circuits.get(msg.circuit);
-    const end = c && (c.connector.tenant === s.tenant ? c.connector : c.acceptor.tenant === s.tenant ? c.acceptor : undefined);
-    if (!c || !end || end.closed) return null; // accounting claims about other tenants' circuits are ignored
-    end.closed = { bytesSent: msg.bytesSent, bytesReceived: msg.bytesReceived, reset: msg.reset };
-    const k = this.counters.of(s.tenant);
-    k.bytesSent += msg.bytesSent;
-    k.bytesReceived += msg.bytesReceived;
-    this.circuits.sweepSoon();
+    this.closedBy(s.tenant, msg.circuit, msg.bytesSent, msg.bytesReceived, msg.reset);
     return null;
+  }
+
+  /** A `closed` notice from `tenant` (here or taken by the fast path): the end's byte counts, the tenant's sums. */
+  private closedBy(tenant: string, circuit: bigint, bytesSent: bigint, bytesReceived: bigint, reset: boolean): void {
+    const c = this.circuits.get(circuit);
+    const end = c && (c.connector.tenant === tenant ? c.connector : c.acceptor.tenant === tenant ? c.acceptor : undefined);
+    if (!c || !end || end.closed) return; // accounting claims about other tenants' circuits are ignored
+    end.closed = { bytesSent, bytesReceived, reset };
+    const k = this.counters.of(tenant);
+    k.bytesSent += bytesSent;
+    k.bytesReceived += bytesReceived;
+    this.circuits.sweepSoon();
   }
 
   private circuitGone(c: Circuit): void {
@@ -376,10 +446,30 @@ export class Exchange {
     });
   }
 
+  /** A connect the policy denied (here or on the fast path, `at` then): counters, metrics, the audit line. */
+  denied(session: number, tenant: string, cred: Credentials, dest: Address, type: string, rule: string, errnum: number, at?: Date): void {
+    this.counters.of(tenant).connectsDenied++;
+    this.metrics.denied.inc({ tenant });
+    const fields = {
+      session,
+      tenant,
+      pid: cred.pid,
+      uid: cred.uid,
+      gid: cred.gid,
+      program: this.sessionById(session)?.hello?.program,
+      type,
+      destination: formatAddress(dest),
+      rule,
+      errno: errnum,
+    };
+    this.log.log('audit', 'deny.connect', fields, at);
+  }
+
   /** While connects are parked on full backlogs (grant.ts), retries them every 5 ms. */
   ensureParkTimer(): void {
     if (this.parkTimer) return;
     this.parkTimer = setInterval(() => {
+      this.sync();
       let any = false;
       for (const r of this.reservations.all()) {
         if (r.waiters.length === 0) continue;

@@ -16,6 +16,13 @@
  *     `incoming` (memfd + acceptor end) on the listener's port, reply
  *     `connect_granted` (memfd + connector end), and close the operator's
  *     copies of both ends — in native code (operator/native/src/grant.cc).
+ *
+ * Most connects never get here: the native fast path (fastpath.cc,
+ * fastpath.ts) answers an unbound connect itself when it has the decision,
+ * the listener, a port and a circuit at hand.  This is where it gets its
+ * decisions: whenever JavaScript decides an unbound connect (steps 1–2), it
+ * hands the decision down, so the next connect to that destination is the
+ * fast path's.  Everything else, and every miss, is answered here.
  */
 import { formatInet6, type Msg } from '../../../build/gen/ts/protocol.ts';
 import { E, errnoByName, errnoName } from '../errno.ts';
@@ -28,12 +35,13 @@ import {
   isWildcard,
   loopbackOf,
 } from '../net/address.ts';
-import { type GrantResult, native, type WireAddress } from '../native.ts';
+import { type GrantResult, native } from '../native.ts';
 import { decideConnect } from '../policy/evaluate.ts';
 import { type Circuit, discard } from './circuits.ts';
 import type { Exchange } from './exchange.ts';
+import { wire } from './fastpath.ts';
 import { type Reservation, ReservationTable } from './reservations.ts';
-import type { Outgoing, Session } from './session.ts';
+import { clip, type Outgoing, type Session } from './session.ts';
 
 type ConnectMsg = Extract<Msg, { type: 'connect' }>;
 
@@ -46,20 +54,23 @@ export function destinationTenant(x: Exchange, from: string, dest: InetAddress):
   return null;
 }
 
-/** The connector's own address: its bound one, or one of its tenant's that can reach `dest`. */
-function sourceAddress(x: Exchange, s: Session, msg: ConnectMsg, dest: InetAddress, bound: Reservation | undefined): InetAddress | number {
+/** The connector's own IP: its bound one, or one of its tenant's that can reach `dest` (the port is not decided yet). */
+function sourceIp(x: Exchange, s: Session, msg: ConnectMsg, dest: InetAddress, bound: Reservation | undefined): InetAddress {
   const base = bound?.address ?? (msg.source.family === 'unspec' ? undefined : msg.source);
-  let ip: InetAddress | undefined = base && !isWildcard(base) ? base : undefined;
-  if (!ip) {
-    const family = dest.family;
-    const own = isLoopback(dest) || isWildcard(dest) ? undefined : x.policy().tenants.get(s.tenant)?.addresses.find((c) => c.bytes.length === ipBytes(dest).length);
-    ip = own ? toAddress(own.bytes, 0, family) : loopbackOf(ipBytes(dest).length === 4 && family === 'inet6' ? 'inet6' : family, 0);
-  }
+  if (base && !isWildcard(base)) return base;
+  const family = dest.family;
+  const own = isLoopback(dest) || isWildcard(dest) ? undefined : x.policy().tenants.get(s.tenant)?.addresses.find((c) => c.bytes.length === ipBytes(dest).length);
+  return own ? toAddress(own.bytes, 0, family) : loopbackOf(ipBytes(dest).length === 4 && family === 'inet6' ? 'inet6' : family, 0);
+}
+
+/** The connector's own address: its bound one, or `ip` with a free ephemeral port. */
+function sourceAddress(x: Exchange, s: Session, msg: ConnectMsg, ip: InetAddress, bound: Reservation | undefined): InetAddress | number {
   if (bound) return { ...ip, port: bound.address.port };
   const family = ipBytes(ip).length;
   const port = ReservationTable.ephemeral(
     (p) =>
       x.reservations.onPort(s.tenant, msg.socketType, p).length === 0 &&
+      !x.fast.isPooled(s.tenant, msg.socketType, p) &&
       !some(x.circuits.onPort(s.tenant, msg.socketType, p), (u) => ipBytes(u.address).length === family),
   );
   return port === 0 ? E.EADDRNOTAVAIL : { ...ip, port };
@@ -129,15 +140,22 @@ function tryConnect(x: Exchange, s: Session, msg: ConnectMsg, at: bigint): Outgo
 
   const toTenant = destinationTenant(x, s.tenant, dest);
   const decision = decideConnect(x.policy(), { from: s.tenant, toTenant, destination: dest, type: msg.socketType });
+  // What the fast path may replay: the decision for an unbound connect to exactly this destination.
+  const unbound = !bound && msg.source.family === 'unspec';
   if (!decision.allow) {
     const errnum = errnoByName(decision.errno) ?? E.EPERM;
-    x.counters.of(s.tenant).connectsDenied++;
-    x.metrics.denied.inc({ tenant: s.tenant });
-    x.audit(s, 'connect', dest, msg.socketType, decision.rule, errnum);
-    return s.errorFor(msg, errnum, `policy: ${decision.rule} denies ${s.tenant} -> ${formatAddress(dest)}`);
+    const message = clip(`policy: ${decision.rule} denies ${s.tenant} -> ${formatAddress(dest)}`);
+    if (unbound) x.fast.decide(s.tenant, msg.socketType, dest, { allow: false, errno: errnum, rule: decision.rule, message });
+    x.denied(s.id, s.tenant, s.cred, dest, msg.socketType, decision.rule, errnum);
+    return s.errorFor(msg, errnum, message);
   }
   if (toTenant === null) {
     return fail(x, s, msg, E.ENETUNREACH, `${formatAddress(dest)} is off the circuit network, and the proxy stack is not available`);
+  }
+  const ip = sourceIp(x, s, msg, dest, bound);
+  if (unbound) {
+    x.fast.decide(s.tenant, msg.socketType, dest, { allow: true, toTenant, source: ip });
+    x.topUpPorts(s.tenant, msg.socketType);
   }
 
   const listeners = x.reservations.listenersFor(toTenant, msg.socketType, dest);
@@ -146,51 +164,38 @@ function tryConnect(x: Exchange, s: Session, msg: ConnectMsg, at: bigint): Outgo
   // SIOCOUTQ counts what the listener has not accepted yet; Linux lets backlog+1 wait.
   if (Math.floor(native.unsentBytes(listener.operatorFd) / x.backlogUnit) > listener.backlog) return listener;
 
-  const local = sourceAddress(x, s, msg, dest, bound);
+  const local = sourceAddress(x, s, msg, ip, bound);
   if (typeof local === 'number') return fail(x, s, msg, local, 'no free ephemeral port');
   return grant(x, s, msg, listener, local, at);
 }
 
-function wire(a: InetAddress): WireAddress {
-  return [a.family, a.address, a.port];
-}
-
 function grant(x: Exchange, s: Session, msg: ConnectMsg, listener: Reservation, local: InetAddress, at: bigint): Outgoing | Reservation {
-  const dest = msg.destination as InetAddress;
+  // As the grant carries it (and the fast path records it): no flow label or scope on a circuit.
+  const dest: InetAddress = msg.destination.family === 'inet6' ? { ...msg.destination, flowinfo: 0, scopeId: 0 } : (msg.destination as InetAddress);
   const fresh = x.circuits.fresh(msg.socketType);
   const id = x.circuits.newId();
   const acceptorLocal = asSeenBy(listener, dest);
-  let c: Circuit | null = null;
-  const registered = () => {
-    c = {
-      id,
-      type: msg.socketType,
-      memfd: fresh.memfd,
-      geometry: fresh.geometry,
-      connector: { tenant: s.tenant, pid: s.cred.pid, uid: s.cred.uid, address: local, cookie: fresh.ends.connectorCookie, closed: null },
-      acceptor: {
-        tenant: listener.tenant,
-        pid: listener.pid,
-        uid: listener.uid,
-        address: acceptorLocal,
-        cookie: fresh.ends.acceptorCookie,
-        closed: null,
-        reservation: listener.id,
-      },
-      createdAt: Date.now(),
-    };
-    x.circuits.register(c);
-    x.counters.of(s.tenant).circuitsTotal++;
-    x.counters.of(s.tenant).connectsGranted++;
-    if (listener.tenant !== s.tenant) x.counters.of(listener.tenant).circuitsTotal++;
-    x.metrics.circuitsOpen.set(x.circuits.size);
-    if (x.log.enabled('debug')) {
-      x.log.debug('connect.granted', { session: s.id, circuit: id, from: s.tenant, to: listener.tenant, local: formatAddress(local), peer: formatAddress(dest) });
-    }
+  const c: Circuit = {
+    id,
+    type: msg.socketType,
+    memfd: fresh.memfd,
+    geometry: fresh.geometry,
+    connector: { tenant: s.tenant, pid: s.cred.pid, uid: s.cred.uid, address: local, cookie: fresh.connectorCookie, closed: null },
+    acceptor: {
+      tenant: listener.tenant,
+      pid: listener.pid,
+      uid: listener.uid,
+      address: acceptorLocal,
+      cookie: fresh.acceptorCookie,
+      closed: null,
+      reservation: listener.id,
+    },
+    createdAt: Date.now(),
   };
+  const registered = () => recordGrant(x, c, s.id, dest);
   /** The grant did not happen after all: undo registered(). */
   const unregistered = () => {
-    if (c) x.circuits.forget(c);
+    x.circuits.forget(c);
     x.counters.of(s.tenant).circuitsTotal--;
     x.counters.of(s.tenant).connectsGranted--;
     if (listener.tenant !== s.tenant) x.counters.of(listener.tenant).circuitsTotal--;
@@ -205,8 +210,8 @@ function grant(x: Exchange, s: Session, msg: ConnectMsg, listener: Reservation, 
       listenerFd: listener.operatorFd,
       sessionFd,
       memfd: fresh.memfd,
-      connectorFd: fresh.ends.connectorFd,
-      acceptorFd: fresh.ends.acceptorFd,
+      connectorFd: fresh.connectorFd,
+      acceptorFd: fresh.acceptorFd,
       stream: msg.socketType === 'stream',
       circuit: id,
       requestId: msg.requestId,
@@ -238,4 +243,24 @@ function grant(x: Exchange, s: Session, msg: ConnectMsg, listener: Reservation, 
       s.send(fail(x, s, msg, full ? E.EAGAIN : E.ECONNREFUSED, full ? `the listener's backlog (${listener.backlog}) is full` : `the listener on ${formatAddress(dest)} went away`));
     },
   };
+}
+
+/** A circuit granted (here or by the fast path): into the table, the counters and the debug log. */
+export function recordGrant(x: Exchange, c: Circuit, session: number, peer: InetAddress, gauge = true): void {
+  x.circuits.register(c);
+  const k = x.counters.of(c.connector.tenant);
+  k.circuitsTotal++;
+  k.connectsGranted++;
+  if (c.acceptor.tenant !== c.connector.tenant) x.counters.of(c.acceptor.tenant).circuitsTotal++;
+  if (gauge) x.metrics.circuitsOpen.set(x.circuits.size); // a drain sets it once for all its grants
+  if (x.log.enabled('debug')) {
+    x.log.debug('connect.granted', {
+      session,
+      circuit: c.id,
+      from: c.connector.tenant,
+      to: c.acceptor.tenant,
+      local: formatAddress(c.connector.address),
+      peer: formatAddress(peer),
+    });
+  }
 }

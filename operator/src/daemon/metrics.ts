@@ -41,6 +41,8 @@ export class Metrics {
     registers: [this.registry],
   });
   private server: http.Server | null = null;
+  /** Runs before every scrape (the operator brings in what its native fast path counted). */
+  beforeCollect: () => void = () => {};
 
   /** Serves /metrics on "HOST:PORT" (or ":PORT" for 127.0.0.1); resolves with the bound address. */
   async serve(address: string): Promise<string> {
@@ -53,6 +55,7 @@ export class Metrics {
         res.writeHead(404).end('not found: GET /metrics\n');
         return;
       }
+      this.beforeCollect();
       this.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
         (e: Error) => res.writeHead(500).end(`${e.message}\n`),

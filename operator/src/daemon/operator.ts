@@ -57,7 +57,9 @@ export class Operator {
       metrics: this.metrics,
       policy: () => this.policy,
       connectTimeoutMs: o.connectTimeoutMs ?? 127_000,
+      session: (id) => this.sessions.get(id),
     });
+    this.metrics.beforeCollect = () => this.exchange.sync();
     this.tenants = new TenantSockets(this.files, o.log, (t, fd, cred) => this.openSession(t, fd, cred));
     this.admin = new AdminServer(this.files.admin, (r) => this.answer(r));
   }
@@ -136,6 +138,7 @@ export class Operator {
       }
     }
     this.policy = next;
+    this.exchange.policyChanged();
     this.log.info('policy.reload', { policy: next.source, tenants: [...keep.keys()], errors });
     return errors.length ? { ok: false, error: errors.join('\n') } : { ok: true };
   }
@@ -143,6 +146,8 @@ export class Operator {
   private openSession(tenant: string, fd: number, cred: Credentials): void {
     const id = this.nextSession++;
     const s = new Session(id, fd, tenant, cred, this.log, this.exchange.handle, {
+      read: (sessionFd, onRecords) => this.exchange.fast.session(sessionFd, id, tenant, cred, onRecords),
+      sync: () => this.exchange.sync(),
       onMessage: () => this.exchange.counters.messagesReceived++,
       onRejected: () => {
         this.exchange.counters.messagesRejected++;
@@ -177,6 +182,7 @@ export class Operator {
   }
 
   private answer(r: AdminRequest): AdminAnswer {
+    this.exchange.sync();
     switch (r.cmd) {
       case 'status':
         return { ok: true, status: this.status() };
@@ -232,7 +238,9 @@ export class Operator {
       reservations: x.reservations.size,
       circuits_open: x.circuits.size,
       circuit_pool: x.circuits.pooled,
+      circuit_pool_misses: x.circuits.poolMisses,
       messages_received: x.counters.messagesReceived,
+      fast_path_answered: x.counters.fastPathAnswered,
       messages_rejected: x.counters.messagesRejected,
       sessions_opened: x.counters.sessionsOpened,
       fds,

@@ -112,6 +112,11 @@ export class ReservationTable {
     return `${type}\u0000${tenant}`;
   }
 
+  /** The tenant's reservations of `type` by port. */
+  portsOf(tenant: string, type: SocketType): ReadonlyMap<number, readonly Reservation[]> | undefined {
+    return this.byPort.get(this.key(tenant, type));
+  }
+
   onPort(tenant: string, type: SocketType, port: number): readonly Reservation[] {
     return this.byPort.get(this.key(tenant, type))?.get(port) ?? [];
   }

@@ -5,6 +5,11 @@
  * answers requests strictly in the order they arrived (a connect parked on a
  * full backlog holds up the requests behind it, as the protocol promises).
  *
+ * The reading is native (fastpath.cc's ControlSession): it answers the
+ * connects it can itself, and hands everything else here as read.  While
+ * this side has anything to answer (or no hello yet) the session is held,
+ * and the native side hands everything here, so answers keep their order.
+ *
  * A message that cannot be decoded, carries the wrong number of fds or was
  * truncated is hostile: every fd that came with it is closed, the peer gets
  * `error` with request id 0, and the connection is closed.  Nothing a peer
@@ -23,7 +28,7 @@ import {
 } from '../../../build/gen/ts/protocol.ts';
 import { E, errnoName } from '../errno.ts';
 import type { Logger } from '../log.ts';
-import { native, type Watcher } from '../native.ts';
+import { native, type NativeControlSession, type SessionRecord } from '../native.ts';
 
 export interface Credentials {
   readonly pid: number;
@@ -61,11 +66,23 @@ interface Queued {
 
 /** Stop reading from a peer with this many requests waiting (one parked connect holds the rest). */
 const MAX_QUEUED = 64;
-/** Messages read per readiness event, so one busy peer cannot starve the others. */
+/** Messages the native reader reads per readiness event (fastpath.cc kReadBatch), so one busy peer cannot starve the others. */
 const READ_BATCH = 64;
 
+/** What a session needs from the operator around it. */
+export interface SessionHooks {
+  /** The native reader of this connection (FastPath.session). */
+  read(fd: number, onRecords: (records: SessionRecord[]) => void): NativeControlSession;
+  /** Brings in what the fast path did (Exchange.sync), before anything here acts. */
+  sync(): void;
+  onMessage(): void;
+  onRejected(): void;
+  onClose(s: Session): void;
+}
+
 export class Session {
-  private watcher: Watcher | null = null;
+  private reader: NativeControlSession | null = null;
+  private reading = false;
   private readonly queue: Queued[] = [];
   private busy = false;
   private closed = false;
@@ -81,9 +98,10 @@ export class Session {
     readonly cred: Credentials,
     private readonly log: Logger,
     private readonly handler: Handler,
-    private readonly hooks: { onMessage(): void; onRejected(): void; onClose(s: Session): void },
+    private readonly hooks: SessionHooks,
   ) {
-    this.watch();
+    this.reader = hooks.read(fd, (records) => this.received(records));
+    this.reading = true;
   }
 
   get isClosed(): boolean {
@@ -91,26 +109,35 @@ export class Session {
   }
 
   private watch(): void {
-    this.watcher = new native.Watcher(this.fd, () => this.readable());
+    this.reader?.resume();
+    this.reading = true;
   }
 
   private unwatch(): void {
-    this.watcher?.close();
-    this.watcher = null;
+    this.reader?.pause();
+    this.reading = false;
   }
 
   /**
-   * Reads what is there, then answers it: the replies (which wake their
-   * receivers) go out as late as possible, just before the operator goes back
-   * to sleep, because a Unix socket wakes its reader "synchronously", on the
-   * sender's CPU, in the expectation that the sender sleeps next.
+   * Takes what the native reader could not answer itself (in order), then
+   * answers it: the replies (which wake their receivers) go out as late as
+   * possible, just before the operator goes back to sleep, because a Unix
+   * socket wakes its reader "synchronously", on the sender's CPU, in the
+   * expectation that the sender sleeps next.
    */
-  private readable(): void {
-    for (let i = 0; i < READ_BATCH && !this.closed && this.watcher; i++) {
-      const r = native.recvMessage(this.fd, MAX_MESSAGE_BYTES, MAX_FDS);
+  private received(records: SessionRecord[]): void {
+    this.hooks.sync();
+    for (const r of records) {
+      if (this.closed) break;
+      if (this.fatal) {
+        // Read after a hostile message: dropped with it, as reject() drops what is still unread.
+        if (r.kind === 'message') for (const fd of r.fds) native.closeFd(fd);
+        continue;
+      }
       if (r.kind === 'again') break;
       if (r.kind === 'eof') return this.close('peer closed');
       if (r.kind === 'error') return this.close(`receive failed: ${errnoName(r.errno)}`);
+      if (r.kind === 'send_failed') return this.close(`cannot send ${r.what}: ${errnoName(r.errno)}`);
       this.hooks.onMessage();
       const at = process.hrtime.bigint();
       const msg = r.truncated ? null : decode(r.bytes, 'shim-to-operator');
@@ -128,8 +155,9 @@ export class Session {
         // Answer what came before it first (in order), then refuse it and hang up.
         this.fatal = { fds: r.fds, why: why ?? 'undecodable message', bytes: r.bytes };
         this.unwatch();
-        break;
+        continue;
       }
+      // A full queue stops the reading; what was read with it (at most READ_BATCH) still queues.
       this.queue.push({ msg, fds: r.fds, at });
       if (this.queue.length >= MAX_QUEUED) this.unwatch();
     }
@@ -168,7 +196,9 @@ export class Session {
     }
     if (this.closed || this.busy) return;
     if (this.fatal) return this.reject(this.fatal.fds, this.fatal.why, this.fatal.bytes);
-    if (!this.watcher && this.queue.length < MAX_QUEUED / 2) this.watch();
+    if (!this.reading && this.queue.length < MAX_QUEUED / 2) this.watch();
+    // Everything answered: the native side may answer connects again.
+    this.reader?.hold(!(this.hello && this.reading && this.queue.length === 0));
   }
 
   /** An `error` reply to `msg` (request id echoed). */
@@ -217,8 +247,11 @@ export class Session {
 
   close(reason: string): void {
     if (this.closed) return;
+    this.hooks.sync(); // what the fast path did for this session is reported while the session is still known
     this.closed = true;
     this.unwatch();
+    this.reader?.close();
+    this.reader = null;
     native.closeFd(this.fd);
     for (const q of this.queue.splice(0)) for (const fd of q.fds) native.closeFd(fd);
     for (const fd of this.fatal?.fds ?? []) native.closeFd(fd);

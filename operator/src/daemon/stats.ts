@@ -11,6 +11,8 @@ export interface TenantCounters {
 export class Counters {
   private readonly byTenant = new Map<string, TenantCounters>();
   messagesReceived = 0;
+  /** Connects the native fast path answered itself (granted or denied). */
+  fastPathAnswered = 0;
   messagesRejected = 0;
   sessionsOpened = 0;
 
