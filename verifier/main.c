@@ -45,9 +45,15 @@ struct options {
 	bool list;
 	bool quiet;
 	unsigned show; /* disagreements to print in full */
+	/* Circuit column: sequence i talks to the operator through tenant i % tenants, whose
+	 * control socket is tenant_socket with %u replaced by that number (each tenant is its own
+	 * address space, as each kernel-column sequence has its own network namespace). */
+	const char *tenant_socket;
+	unsigned tenants;
 };
 
 struct job {
+	unsigned runs; /* sequences this slot has run */
 	pid_t pid;
 	int fd;
 	unsigned index;
@@ -66,7 +72,8 @@ static long long now_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sb-verify [--circuits] [--shim PATH] [--jobs N] [--machine stream|dgram]\n"
-		   "                 [--limit N] [--seq N [--trace]] [--list] [--show N] [--quiet]\n");
+		   "                 [--limit N] [--seq N [--trace]] [--list] [--show N] [--quiet]\n"
+		   "                 [--tenant-socket FMT --tenants N]   (circuit column)\n");
 }
 
 static bool parse(int argc, char **argv, struct options *o, long *child)
@@ -98,6 +105,10 @@ static bool parse(int argc, char **argv, struct options *o, long *child)
 			o->trace = true;
 		} else if (!strcmp(a, "--list")) {
 			o->list = true;
+		} else if (!strcmp(a, "--tenant-socket") && next) {
+			o->tenant_socket = argv[++i];
+		} else if (!strcmp(a, "--tenants") && next) {
+			o->tenants = (unsigned)strtoul(argv[++i], NULL, 10);
 		} else if (!strcmp(a, "--show") && next) {
 			o->show = (unsigned)strtoul(argv[++i], NULL, 10);
 		} else if (!strcmp(a, "--quiet")) {
@@ -117,6 +128,11 @@ static bool parse(int argc, char **argv, struct options *o, long *child)
 		o->jobs = MAX_JOBS;
 	if (o->circuits && !o->shim) {
 		fprintf(stderr, "sb-verify: --circuits needs the shim: pass --shim PATH/libswitchboard.so\n");
+		return false;
+	}
+	if (o->circuits && (!o->tenant_socket || o->tenants == 0)) {
+		fprintf(stderr, "sb-verify: --circuits needs an operator: pass --tenant-socket FMT --tenants N\n"
+				"(npm run verify -- --circuits starts one)\n");
 		return false;
 	}
 	return true;
@@ -151,13 +167,23 @@ static int run_child(long index)
 		return 2;
 	}
 	fflush(stdout);
-	int rc = sbv_run_sequence((unsigned)index, false);
+	int rc = sbv_run_sequence((unsigned)index, getenv("SBV_TRACE") != NULL);
 	fflush(stdout);
 	return rc;
 }
 
+/* The circuit column's environment for sequence `index`: the shim, and its tenant's control socket. */
+static void circuit_env(const struct options *o, unsigned tenant)
+{
+	char sock[4096];
+	snprintf(sock, sizeof sock, o->tenant_socket, tenant % o->tenants);
+	setenv("LD_PRELOAD", o->shim, 1);
+	setenv("SBV_EXPECT_SHIM", o->shim, 1);
+	setenv("SWITCHBOARD_SOCKET", sock, 1);
+}
+
 /* Starts one sequence in a child whose stdout is a pipe back to us. */
-static bool start(struct job *j, unsigned index, const struct options *o, const char *self)
+static bool start(struct job *j, unsigned index, unsigned tenant, const struct options *o, const char *self)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -174,8 +200,7 @@ static bool start(struct job *j, unsigned index, const struct options *o, const 
 			/* The shim must be there from the first instruction: exec with it preloaded. */
 			char idx[32];
 			snprintf(idx, sizeof idx, "%u", index);
-			setenv("LD_PRELOAD", o->shim, 1);
-			setenv("SBV_EXPECT_SHIM", o->shim, 1);
+			circuit_env(o, tenant);
 			execl(self, "sb-verify", "--child", idx, (char *)NULL);
 			printf("HARNESS %u 0 exec %s: %s\n", index, self, strerror(errno));
 			_exit(2);
@@ -273,8 +298,10 @@ static int run_all(const struct options *o, const char *self)
 		return 2;
 
 	struct job jobs[MAX_JOBS];
-	for (unsigned i = 0; i < o->jobs; i++)
+	for (unsigned i = 0; i < o->jobs; i++) {
 		jobs[i].pid = 0;
+		jobs[i].runs = 0;
+	}
 	unsigned next = 0, done = 0, agree = 0, disagree = 0, harness = 0, total = 0;
 	char *first_failure = NULL;
 	unsigned shown = 1;
@@ -290,7 +317,11 @@ static int run_all(const struct options *o, const char *self)
 				next++;
 			if (next >= sbv_seq_count)
 				break;
-			if (!start(&jobs[i], next, o, self)) {
+			/* Each job slot has tenants of its own (i, i + jobs, …): a sequence never shares its
+			 * tenant with one still running, not even one that timed out and is being killed. */
+			unsigned per_slot = o->tenants > o->jobs ? o->tenants / o->jobs : 1;
+			unsigned tenant = i + o->jobs * (jobs[i].runs++ % per_slot);
+			if (!start(&jobs[i], next, tenant, o, self)) {
 				perror("sb-verify: fork");
 				return 2;
 			}
@@ -423,8 +454,9 @@ int main(int argc, char **argv)
 			if (o.circuits) {
 				char idx[32];
 				snprintf(idx, sizeof idx, "%ld", o.only);
-				setenv("LD_PRELOAD", o.shim, 1);
-				setenv("SBV_EXPECT_SHIM", o.shim, 1);
+				circuit_env(&o, (unsigned)o.only);
+				if (o.trace)
+					setenv("SBV_TRACE", "1", 1);
 				execl(self, "sb-verify", "--child", idx, (char *)NULL);
 				_exit(2);
 			}

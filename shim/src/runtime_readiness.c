@@ -8,26 +8,57 @@
  * signature that drifts from specs/libc.ts fails to compile, and a missing
  * entry fails to link (-z defs).
  */
+#include <errno.h>
+#include <sys/time.h>
+
 #include "sb_libc.h"
+#include "sock/readiness.h"
+#include "sock/result.h"
+
+static int64_t sb_ms_to_ns(int ms)
+{
+	return ms < 0 ? -1 : (int64_t)ms * 1000000;
+}
+
+static int64_t sb_ts_to_ns(const struct timespec *ts)
+{
+	return ts == NULL ? -1 : (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
 
 int sb_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    return libc_poll(fds, nfds, timeout);
+	if (!sb_poll_has_socket(fds, nfds))
+		return libc_poll(fds, nfds, timeout);
+	return (int)sb_result(sb_poll_sockets(fds, nfds, sb_ms_to_ns(timeout), NULL));
 }
 
 int sb_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *ss)
 {
-    return libc_ppoll(fds, nfds, timeout, ss);
+	if (!sb_poll_has_socket(fds, nfds))
+		return libc_ppoll(fds, nfds, timeout, ss);
+	if (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
+		return (int)sb_result(-EINVAL);
+	return (int)sb_result(sb_poll_sockets(fds, nfds, sb_ts_to_ns(timeout), ss));
 }
 
 int sb_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout)
 {
-    return libc_select(nfds, readfds, writefds, exceptfds, timeout);
+	if (!sb_select_has_socket(nfds, readfds, writefds, exceptfds))
+		return libc_select(nfds, readfds, writefds, exceptfds, timeout);
+	if (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_usec < 0))
+		return (int)sb_result(-EINVAL);
+	int64_t ns = timeout == NULL ? -1 : (int64_t)timeout->tv_sec * 1000000000 + (int64_t)timeout->tv_usec * 1000;
+	int rc = sb_select_sockets(nfds, readfds, writefds, exceptfds, ns, NULL);
+	if (rc >= 0 && timeout != NULL && rc == 0)
+		timeout->tv_sec = timeout->tv_usec = 0; /* Linux writes the time left back */
+	return (int)sb_result(rc);
 }
 
 int sb_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, const struct timespec *timeout, const sigset_t *sigmask)
 {
-    return libc_pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask);
+	if (!sb_select_has_socket(nfds, readfds, writefds, exceptfds))
+		return libc_pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask);
+	return (int)sb_result(sb_select_sockets(nfds, readfds, writefds, exceptfds, sb_ts_to_ns(timeout), sigmask));
 }
 
 int sb_epoll_create(int size)

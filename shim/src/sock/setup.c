@@ -420,6 +420,7 @@ static int sb_take_circuit(struct sb_sock *s, int fd, struct sb_control_reply *r
 	s->port_held = true;
 	s->seen_peer_state = 0;
 	s->seen_peer_gone = false;
+	s->bytes_sent = s->bytes_received = s->seen_arrived = 0;
 	sb_circuit_fdtab_register(fd, c);
 	return 0;
 }
@@ -432,7 +433,8 @@ static int sb_take_circuit(struct sb_sock *s, int fd, struct sb_control_reply *r
  */
 static void sb_disconnect(struct sb_sock *s, int fd, bool reset_peer)
 {
-	if (s->circuit != NULL) {
+	bool had_circuit = s->circuit != NULL;
+	if (had_circuit) {
 		if (reset_peer)
 			sb_circuit_reset(s->circuit);
 		sb_circuit_fdtab_unregister(fd);
@@ -447,27 +449,37 @@ static void sb_disconnect(struct sb_sock *s, int fd, bool reset_peer)
 		if (sb_control_request(&req, NULL, 0, &r, false) == 0)
 			sb_control_drop_fds(&r);
 	}
+	/* The fd was the endpoint (connected), the port fd (bound, listening) or a placeholder. */
 	bool keep_port = s->memory[SB_STREAM_F_BIND_LOCKED] != 0 && s->reservation != 0;
-	int newfd = -1;
-	if (keep_port && s->port_fd >= 0) {
-		newfd = s->port_fd;
-		s->port_fd = -1;
-	} else if (!keep_port || s->state != SB_STREAM_S_LISTENING) {
-		newfd = sb_placeholder(0);
+	if (had_circuit) {
+		int newfd = -1;
+		if (keep_port && s->port_fd >= 0) {
+			newfd = s->port_fd;
+			s->port_fd = -1;
+		} else {
+			newfd = sb_placeholder(0);
+		}
+		if (newfd >= 0)
+			sb_replace_fd(fd, newfd, s->nonblock);
+	} else if (!keep_port && s->reservation != 0) {
+		int newfd = sb_placeholder(0);
+		if (newfd >= 0)
+			sb_replace_fd(fd, newfd, s->nonblock);
 	}
-	if (newfd >= 0)
-		sb_replace_fd(fd, newfd, s->nonblock);
 	if (!keep_port) {
 		if (s->port_fd >= 0) {
 			libc_close(s->port_fd);
 			s->port_fd = -1;
 		}
 		sb_release(s);
+		s->port_held = false; /* released, though getsockname keeps showing it (Linux) */
 	}
 	s->peer_len = 0;
 	if (!s->addr_locked)
 		sb_addr_reset_to_any(&s->local);
 }
+
+static unsigned sb_stale_port(void);
 
 /* A plausible ephemeral port for a failed attempt to show (Linux shows the one it had picked and released). */
 static unsigned sb_stale_port(void)
@@ -476,6 +488,24 @@ static unsigned sb_stale_port(void)
 	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
 		r = (unsigned)getpid() * 2654435761u;
 	return SB_EPHEMERAL_LOW + r % (SB_EPHEMERAL_HIGH - SB_EPHEMERAL_LOW + 1);
+}
+
+static bool sb_proto_is_v4_mapped(const struct sb_proto_addr *a)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return a->family == SB_PROTO_AF_INET6 && memcmp(a->addr, prefix, sizeof prefix) == 0;
+}
+
+/* A socket bound to ::1 has no route to an IPv4 address (ip6_route_output fails: ENETUNREACH). */
+static bool sb_unreachable_from(const struct sb_sock *s, const struct sockaddr *addr)
+{
+	if (s->domain != AF_INET6 || !s->addr_locked || addr->sa_family != AF_INET6)
+		return false;
+	struct sb_proto_addr dest, here;
+	sb_addr_to_proto(addr, &dest);
+	sb_addr_to_proto((const struct sockaddr *)&s->local, &here);
+	static const uint8_t loop6[16] = { [15] = 1 };
+	return sb_proto_is_v4_mapped(&dest) && memcmp(here.addr, loop6, 16) == 0;
 }
 
 int sb_sock_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
@@ -492,11 +522,15 @@ int sb_sock_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, sock
 	bool granted = false;
 	int rc = 0;
 	if (check == 0 && k->then.local == SB_LOCAL_CONNECT) {
-		/* A new attempt: where it leads is the operator's answer. */
-		rc = sb_ask_connect(s, addr, !s->nonblock, &call.target, &r);
-		if (rc < 0)
-			goto out;
-		granted = call.target == SB_STREAM_TARGET_LISTENER;
+		if (sb_unreachable_from(s, addr)) {
+			call.target = SB_STREAM_TARGET_UNREACHABLE;
+		} else {
+			/* A new attempt: where it leads is the operator's answer. */
+			rc = sb_ask_connect(s, addr, !s->nonblock, &call.target, &r);
+			if (rc < 0)
+				goto out;
+			granted = call.target == SB_STREAM_TARGET_LISTENER;
+		}
 		k = sb_sock_decide(s, &call);
 	}
 	struct sb_outcome o = k->then;
@@ -509,6 +543,26 @@ int sb_sock_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, sock
 				rc = t;
 				goto out;
 			}
+		} else {
+			/* An attempt under way (or refused after it began): Linux already chose the local end. */
+			if (!s->addr_locked) {
+				struct sb_proto_addr dest, here;
+				sb_addr_connect_target(s->domain, addr, &dest);
+				memset(&here, 0, sizeof here);
+				here.family = dest.family;
+				if (dest.family == SB_PROTO_AF_INET || sb_proto_is_v4_mapped(&dest)) {
+					here.family = SB_PROTO_AF_INET;
+					here.addr[0] = 127;
+					here.addr[3] = 1;
+				} else {
+					here.addr[15] = 1;
+				}
+				unsigned port = sb_addr_port(&s->local);
+				s->local_len = sb_addr_from_proto(s->domain, &here, &s->local);
+				sb_addr_set_port(&s->local, port);
+			}
+			if (!s->port_held && sb_addr_port(&s->local) == 0)
+				sb_addr_set_port(&s->local, sb_stale_port());
 		}
 		break;
 	case SB_LOCAL_REFUSED:

@@ -252,6 +252,17 @@ void sb_sock_sync(struct sb_sock *s)
 		sb_sock_event(s, SB_STREAM_C_PEER_RESET, &f);
 		return;
 	}
+	uint64_t arrived = s->bytes_received + v->readable;
+	if (arrived > s->seen_arrived) {
+		s->seen_arrived = arrived;
+		uint8_t before = s->state;
+		sb_sock_event(s, SB_STREAM_C_PEER_SEND, &f);
+		/* Data after shutdown(SHUT_RDWR): Linux answers with a RST (the machine moved to reset). */
+		if (s->state == SB_STREAM_S_RESET && before != SB_STREAM_S_RESET) {
+			sb_circuit_reset(s->circuit);
+			return;
+		}
+	}
 	if (v->peer_fin && !(s->seen_peer_state & SB_PROD_FIN)) {
 		s->seen_peer_state |= SB_PROD_FIN;
 		sb_sock_event(s, SB_STREAM_C_PEER_SHUT_WR, &f);

@@ -62,6 +62,7 @@ struct sb_sock {
 	uint64_t circuit_id;
 	uint64_t bytes_sent, bytes_received;
 	uint32_t seen_peer_state;   /* peer events already applied to the machine */
+	uint64_t seen_arrived;      /* bytes from the peer already seen arriving (bytes_received + queued) */
 	bool seen_peer_gone;
 
 	struct sb_sock_opts opts;
