@@ -15,6 +15,7 @@
 
 #include "circuit/fdtab.h"
 #include "sb_libc.h"
+#include "sock/epoll.h"
 #include "sock/options.h"
 #include "sock/result.h"
 #include "sock/setup.h"
@@ -34,6 +35,7 @@ static void sb_close_bare_circuit(int fd)
 
 int sb_close(int fd)
 {
+	sb_epoll_fd_closing(fd);
 	if (sb_sock_get(fd) != NULL)
 		return (int)sb_result(sb_sock_close(fd));
 	sb_close_bare_circuit(fd);
@@ -45,6 +47,7 @@ int sb_close_range(unsigned int fd, unsigned int max_fd, int flags)
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
 		/* Our sockets in the range end as with close(); the kernel closes the rest. */
 		for (unsigned int i = fd; i <= max_fd && i < (1u << 20); i++) {
+			sb_epoll_fd_closing((int)i);
 			if (sb_sock_get((int)i) != NULL)
 				sb_sock_close((int)i);
 			else
@@ -78,8 +81,10 @@ int sb_dup(int fd)
 /* dup2/dup3 onto a number that was one of our sockets closed that socket, as close() would have. */
 static void sb_dup_target(int fd, int fd2)
 {
-	if (fd2 != fd)
+	if (fd2 != fd) {
+		sb_epoll_fd_closing(fd2);
 		sb_sock_dropped(fd2);
+	}
 }
 
 int sb_dup2(int fd, int fd2)

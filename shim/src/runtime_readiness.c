@@ -2,9 +2,9 @@
  * Runtime entry points for readiness: poll, select, epoll.
  *
  * Each sb_<name>() is what the exported <name>() (generated, build/gen/c/sb_interpose.c)
- * calls.  Today every one passes straight through to glibc via libc_<name>();
- * circuit handling replaces a body here, without touching generated code
- * (docs/libc-surface.md).  Prototypes come from the generated sb_libc.h, so a
+ * calls.  A call that involves one of the shim's sockets goes to sock/poll.c
+ * or sock/epoll.c; everything else passes straight through to glibc via
+ * libc_<name>() (docs/libc-surface.md).  Prototypes come from the generated sb_libc.h, so a
  * signature that drifts from specs/libc.ts fails to compile, and a missing
  * entry fails to link (-z defs).
  */
@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "sb_libc.h"
+#include "sock/epoll.h"
 #include "sock/readiness.h"
 #include "sock/result.h"
 
@@ -63,30 +64,40 @@ int sb_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, c
 
 int sb_epoll_create(int size)
 {
-    return libc_epoll_create(size);
+	return libc_epoll_create(size);
 }
 
 int sb_epoll_create1(int flags)
 {
-    return libc_epoll_create1(flags);
+	return libc_epoll_create1(flags);
 }
 
 int sb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-    return libc_epoll_ctl(epfd, op, fd, event);
+	if (sb_sock_get(fd) == NULL)
+		return libc_epoll_ctl(epfd, op, fd, event);
+	return (int)sb_result(sb_epoll_ctl_socket(epfd, op, fd, event));
 }
 
 int sb_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-    return libc_epoll_wait(epfd, events, maxevents, timeout);
+	if (!sb_epoll_knows_sockets(epfd))
+		return libc_epoll_wait(epfd, events, maxevents, timeout);
+	return (int)sb_result(sb_epoll_wait_sockets(epfd, events, maxevents, sb_ms_to_ns(timeout), NULL));
 }
 
 int sb_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *ss)
 {
-    return libc_epoll_pwait(epfd, events, maxevents, timeout, ss);
+	if (!sb_epoll_knows_sockets(epfd))
+		return libc_epoll_pwait(epfd, events, maxevents, timeout, ss);
+	return (int)sb_result(sb_epoll_wait_sockets(epfd, events, maxevents, sb_ms_to_ns(timeout), ss));
 }
 
 int sb_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout, const sigset_t *ss)
 {
-    return libc_epoll_pwait2(epfd, events, maxevents, timeout, ss);
+	if (!sb_epoll_knows_sockets(epfd))
+		return libc_epoll_pwait2(epfd, events, maxevents, timeout, ss);
+	if (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
+		return (int)sb_result(-EINVAL);
+	return (int)sb_result(sb_epoll_wait_sockets(epfd, events, maxevents, sb_ts_to_ns(timeout), ss));
 }

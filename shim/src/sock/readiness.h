@@ -1,6 +1,6 @@
 /*
  * Readiness over the shim's sockets and kernel fds together: poll/ppoll,
- * select/pselect (sock/poll.c) and epoll (sock/epoll.c).  >= 0 or -errno.
+ * select/pselect (sock/poll.c); epoll is sock/epoll.h.  >= 0 or -errno.
  */
 #ifndef SB_SOCK_READINESS_H
 #define SB_SOCK_READINESS_H
