@@ -19,6 +19,7 @@ const TOOLS = {
   gcc: 'gcc',
   make: 'make',
   curl: 'curl',
+  wget: 'wget',
   python3: 'python3',
   nginx: 'nginx',
   ip: 'iproute2',

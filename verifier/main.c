@@ -10,7 +10,7 @@
  * them again with the shim preloaded, so it checks the shim against the spec.
  *
  * Usage: sb-verify [--circuits] [--shim PATH] [--jobs N] [--machine NAME]
- *                  [--limit N] [--seq N [--trace]] [--list] [--show N] [--quiet]
+ *                  [--from N] [--limit N] [--seq N [--trace]] [--list] [--show N] [--quiet]
  *
  * --show N prints the first N disagreements in full (default 1).
  */
@@ -40,6 +40,7 @@ struct options {
 	unsigned jobs;
 	const char *machine;
 	long limit;
+	long from;       /* the first sequence to run */
 	long only;
 	bool trace;
 	bool list;
@@ -72,7 +73,7 @@ static long long now_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sb-verify [--circuits] [--shim PATH] [--jobs N] [--machine stream|dgram]\n"
-		   "                 [--limit N] [--seq N [--trace]] [--list] [--show N] [--quiet]\n"
+		   "                 [--from N] [--limit N] [--seq N [--trace]] [--list] [--show N] [--quiet]\n"
 		   "                 [--tenant-socket FMT --tenants N]   (circuit column)\n");
 }
 
@@ -95,6 +96,8 @@ static bool parse(int argc, char **argv, struct options *o, long *child)
 			o->jobs = (unsigned)strtoul(argv[++i], NULL, 10);
 		} else if (!strcmp(a, "--machine") && next) {
 			o->machine = argv[++i];
+		} else if (!strcmp(a, "--from") && next) {
+			o->from = strtol(argv[++i], NULL, 10);
 		} else if (!strcmp(a, "--limit") && next) {
 			o->limit = strtol(argv[++i], NULL, 10);
 		} else if (!strcmp(a, "--seq") && next) {
@@ -228,6 +231,8 @@ static enum verdict parse_verdict(const char *out)
 static bool selected(unsigned i, const struct options *o)
 {
 	const struct sbv_seq *s = &sbv_seqs[i];
+	if ((long)i < o->from)
+		return false;
 	return !o->machine || !strcmp(sbv_machines[s->machine].name, o->machine);
 }
 

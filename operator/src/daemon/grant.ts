@@ -60,7 +60,10 @@ function sourceIp(x: Exchange, s: Session, msg: ConnectMsg, dest: InetAddress, b
   if (base && !isWildcard(base)) return base;
   const family = dest.family;
   const own = isLoopback(dest) || isWildcard(dest) ? undefined : x.policy().tenants.get(s.tenant)?.addresses.find((c) => c.bytes.length === ipBytes(dest).length);
-  return own ? toAddress(own.bytes, 0, family) : loopbackOf(ipBytes(dest).length === 4 && family === 'inet6' ? 'inet6' : family, 0);
+  if (own) return toAddress(own.bytes, 0, family);
+  // A v4-mapped destination is reached over IPv4: the local end is 127.0.0.1, shown v4-mapped to an AF_INET6 socket.
+  if (ipBytes(dest).length === 4) return toAddress(ipBytes(loopbackOf('inet', 0)), 0, family);
+  return loopbackOf(family, 0);
 }
 
 /** The connector's own address: its bound one, or `ip` with a free ephemeral port. */

@@ -139,7 +139,8 @@ unsigned sb_circuit_poll(struct sb_circuit *c);
  * area, then re-check.  Returns the events already ready (then do not sleep,
  * and call sb_circuit_disarm); 0 means the peer will ring the doorbell.
  * The whole sequence: arm, sleep (poll/epoll on endpoint_fd for POLLIN),
- * disarm, ack_doorbell, sb_circuit_poll (readiness.c). */
+ * disarm, ack_doorbell, sb_circuit_poll (readiness.c).  Announcements are
+ * counted (several threads may wait at once): disarm exactly what was armed. */
 unsigned sb_circuit_arm(struct sb_circuit *c, unsigned events);
 void sb_circuit_disarm(struct sb_circuit *c, unsigned events);
 /* Reads and discards pending doorbell bytes (except those for a wait another

@@ -115,6 +115,27 @@ bool sb_circuit_check_peer_gone(struct sb_circuit *c);
 /* Records that the peer's endpoint hung up, classifying it by whether it left our bytes unread. */
 void sb_circuit_mark_peer_gone(struct sb_circuit *c);
 
+/*
+ * A waiting flag (cons_waiting, prod_waiting) counts this process's announced
+ * waits: a thread in poll() and one in send() may wait for room at the same
+ * time, and one withdrawing must not withdraw the other.  The peer only asks
+ * whether it is zero.  The peer could write it too: that can only spoil our
+ * own wake-ups (as a peer that never answers), so a count that went wrong is
+ * merely kept from wrapping.
+ */
+static inline void sb_flag_up(_Atomic uint32_t *flag)
+{
+	atomic_fetch_add_explicit(flag, 1, memory_order_relaxed);
+}
+
+static inline void sb_flag_down(_Atomic uint32_t *flag)
+{
+	uint32_t v = atomic_load_explicit(flag, memory_order_relaxed);
+	while (v != 0 && !atomic_compare_exchange_weak_explicit(flag, &v, v - 1, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+
 /* Tunables (tunables.c). */
 uint32_t sb_spin_initial_ns(void); /* the per-direction budget a new endpoint starts with */
 bool sb_spin_adaptive(void);      /* false when SWITCHBOARD_SPIN_NS fixed it */

@@ -67,9 +67,9 @@ unsigned sb_circuit_poll(struct sb_circuit *c)
 unsigned sb_circuit_arm(struct sb_circuit *c, unsigned events)
 {
 	if (events & POLLIN)
-		atomic_store_explicit(&c->rx.ctl->cons_waiting, 1, memory_order_relaxed);
+		sb_flag_up(&c->rx.ctl->cons_waiting);
 	if (events & POLLOUT)
-		atomic_store_explicit(&c->tx.ctl->prod_waiting, 1, memory_order_relaxed);
+		sb_flag_up(&c->tx.ctl->prod_waiting);
 	atomic_thread_fence(memory_order_seq_cst); /* [D] sleeper side */
 	unsigned wanted = events | POLLERR | POLLHUP;
 	if (events & POLLIN)
@@ -82,9 +82,9 @@ unsigned sb_circuit_arm(struct sb_circuit *c, unsigned events)
 void sb_circuit_disarm(struct sb_circuit *c, unsigned events)
 {
 	if (events & POLLIN)
-		atomic_store_explicit(&c->rx.ctl->cons_waiting, 0, memory_order_relaxed);
+		sb_flag_down(&c->rx.ctl->cons_waiting);
 	if (events & POLLOUT)
-		atomic_store_explicit(&c->tx.ctl->prod_waiting, 0, memory_order_relaxed);
+		sb_flag_down(&c->tx.ctl->prod_waiting);
 }
 
 void sb_circuit_view(struct sb_circuit *c, struct sb_circuit_view *v)

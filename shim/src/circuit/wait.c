@@ -5,12 +5,12 @@
  *
  *   sleeper                                  waker (the peer, after publishing)
  *   1. spin up to the budget, re-checking
- *   2. store waiting = 1                     a. store prod / cons / state
+ *   2. count waiting up                      a. store prod / cons / state
  *   3. fence (seq_cst)                       b. fence (seq_cst)
  *   4. re-check the ring and state           c. load waiting
  *   5. sleep until a byte arrives on the     d. if set: send one doorbell byte
  *      endpoint fd (or it hangs up)
- *   6. store waiting = 0, drain doorbells, re-check, back to 2 if still nothing
+ *   6. count waiting down, drain doorbells, re-check, back to 2 if still nothing
  *
  * No wake-up is lost: by the two fences, either 4 sees a's store (and we do not
  * sleep) or c sees 2's (and the peer rings).  A rung byte stays in our socket
@@ -310,10 +310,10 @@ int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const str
 	bool blocking_peek = deadline_ns < 0 && sigmask == NULL;
 	int64_t backoff = SB_BACKOFF_MIN_NS;
 	for (;;) {
-		atomic_store_explicit(flag, 1, memory_order_relaxed); /* [D] announce ... */
+		sb_flag_up(flag); /* [D] announce ... */
 		atomic_thread_fence(memory_order_seq_cst);           /* ... fence ... */
 		if (sb_wait_done(c, dir, need)) {                     /* ... re-check */
-			atomic_store_explicit(flag, 0, memory_order_relaxed);
+			sb_flag_down(flag);
 			return 0;
 		}
 		enum sb_drain d;
@@ -321,7 +321,7 @@ int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const str
 			uint32_t seen = atomic_load_explicit(&c->doorbell_lock, memory_order_acquire) >> 1;
 			unsigned char bytes[SB_DRAIN_CHUNK];
 			long n = sb_sys_recv(c->endpoint_fd, bytes, sizeof bytes, MSG_PEEK); /* sleeps */
-			atomic_store_explicit(flag, 0, memory_order_relaxed); /* withdraw before draining: our bytes are ours to drop */
+			sb_flag_down(flag); /* withdraw before draining: our bytes are ours to drop */
 			if (n == -EAGAIN) {
 				blocking_peek = false; /* an O_NONBLOCK endpoint cannot sleep in recv: ppoll from now on */
 				continue;
@@ -338,7 +338,7 @@ int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const str
 			if (deadline_ns >= 0) {
 				int64_t left = deadline_ns - sb_now_ns();
 				if (left <= 0) {
-					atomic_store_explicit(flag, 0, memory_order_relaxed);
+					sb_flag_down(flag);
 					return -ETIMEDOUT;
 				}
 				ts = sb_timespec(left);
@@ -346,7 +346,7 @@ int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const str
 			}
 			struct pollfd p = { .fd = c->endpoint_fd, .events = POLLIN };
 			long n = sb_sys_ppoll(&p, 1, timeout, sigmask);
-			atomic_store_explicit(flag, 0, memory_order_relaxed);
+			sb_flag_down(flag);
 			if (n < 0)
 				return (int)n; /* -EINTR, or -ENOMEM */
 			if (n == 0)

@@ -17,15 +17,10 @@
 
 #define SB_CONTROL_ENV "SWITCHBOARD_SOCKET"
 
-/* Request ids we gave up waiting for (interrupted connects): their replies are dropped. */
-#define SB_ABANDONED_MAX 8
-
 static pthread_mutex_t sb_control_lock = PTHREAD_MUTEX_INITIALIZER;
 static int sb_control_fd = -1;
 static pid_t sb_control_owner; /* the process that opened sb_control_fd */
 static uint32_t sb_control_next_id = 1;
-static uint32_t sb_abandoned[SB_ABANDONED_MAX];
-static unsigned sb_abandoned_next;
 
 bool sb_control_enabled(void)
 {
@@ -136,8 +131,6 @@ static int sb_control_open(void)
 	if (sb_control_fd >= 0) {
 		/* Inherited across fork: the parent's session. Ours starts afresh. */
 		sb_control_disconnect();
-		sb_abandoned_next = 0;
-		memset(sb_abandoned, 0, sizeof sb_abandoned);
 	}
 	const char *path = getenv(SB_CONTROL_ENV);
 	if (path == NULL || path[0] == '\0')
@@ -188,14 +181,6 @@ static int sb_control_open(void)
 	return rc;
 }
 
-static bool sb_is_abandoned(uint32_t id)
-{
-	for (unsigned i = 0; i < SB_ABANDONED_MAX; i++)
-		if (sb_abandoned[i] == id && id != 0)
-			return true;
-	return false;
-}
-
 int sb_control_request(const struct sb_proto_msg *req, const int *fds, unsigned nfds, struct sb_control_reply *reply,
 		       bool interruptible)
 {
@@ -214,19 +199,24 @@ int sb_control_request(const struct sb_proto_msg *req, const int *fds, unsigned 
 		if (rc == -EINTR) {
 			if (!interruptible)
 				continue;
-			sb_abandoned[sb_abandoned_next++ % SB_ABANDONED_MAX] = m.request_id;
+			/*
+			 * The operator answers a session's requests in order, and it is
+			 * still holding this one (a connect waiting for room in a backlog):
+			 * everything we asked later would wait behind it.  Ending the
+			 * session withdraws it (the operator fails a waiting connect whose
+			 * session closed); the next request opens a new session.
+			 */
+			sb_control_disconnect();
 			goto out;
 		}
 		if (rc < 0)
 			goto broken;
 		if (reply->msg.request_id == m.request_id)
 			goto out;
-		/* A late reply to an abandoned request, or the operator's fatal error (id 0). */
+		/* Only the operator's fatal error (id 0) can come between: the session is over. */
 		sb_control_drop_fds(reply);
-		if (reply->msg.request_id == 0 || !sb_is_abandoned(reply->msg.request_id)) {
-			rc = -EPROTO;
-			goto broken;
-		}
+		rc = -EPROTO;
+		goto broken;
 	}
 broken:
 	sb_control_disconnect();

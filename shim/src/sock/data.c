@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "circuit/internal.h"
+#include "setup.h"
 
 /* Rounds of "ask the machine, try the circuit" before giving up; each round follows a change of the peer's state. */
 #define SB_DATA_ROUNDS 8
@@ -38,6 +39,17 @@ static struct sb_outcome sb_data_decide(struct sb_sock *s, const struct sb_call 
 {
 	pthread_mutex_lock(&s->lock);
 	sb_sock_sync(s);
+	if (s->state == SB_STREAM_S_CONNECTING && s->circuit == NULL) {
+		/* A connect under way: a blocking call waits for it, a non-blocking one looks. */
+		bool nonblock = s->nonblock || (call->flags & MSG_DONTWAIT);
+		int rc = sb_sock_settle_connect(s, !nonblock);
+		if (rc == -EINTR) {
+			pthread_mutex_unlock(&s->lock);
+			*err = EINTR;
+			memset(view, 0, sizeof *view);
+			return (struct sb_outcome){ 0 };
+		}
+	}
 	const struct sb_case *k = sb_sock_decide(s, call);
 	struct sb_outcome o = k->then;
 	*err = sb_sock_errno(s, &o);
@@ -140,8 +152,8 @@ ssize_t sb_sock_recvv(struct sb_sock *s, const struct iovec *iov, int iovcnt, in
 		/* Data is there: take it without waiting; only a blocking outcome waits (for data, or for the rest with MSG_WAITALL). */
 		if (!o.blocks || nonblock)
 			cflags |= SB_NONBLOCK;
-		if (o.returns != SB_RETURNS_RECEIVED)
-			cflags &= ~(unsigned)SB_WAITALL;
+		if (o.returns != SB_RETURNS_RECEIVED && !o.blocks)
+			cflags &= ~(unsigned)SB_WAITALL; /* MSG_WAITALL waits for all of it, from an empty queue too */
 		struct sb_wait w = sb_timeout(s->opts.rcvtimeo_ns);
 		ssize_t n = (flags & MSG_TRUNC) ? sb_discard(s->circuit, call.len, cflags, &w)
 					       : sb_circuit_recv(s->circuit, iov, iovcnt, cflags, &w);

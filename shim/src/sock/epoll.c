@@ -46,6 +46,7 @@
 
 #include "circuit/internal.h"
 #include "sb_libc.h"
+#include "setup.h"
 
 /* The tag of the inner instance's event in the program's instance: no program stores this. */
 #define SB_EP_INNER 0x53424550494e4e52ull /* "SBEPINNR" */
@@ -69,7 +70,7 @@ struct sb_ep_reg {
 	bool reported;            /* edge-triggered: last_sig is valid */
 	enum sb_ep_kind kind;     /* what the inner instance watches now */
 	const void *watched;      /* …and for which circuit (a new circuit needs a new registration) */
-	bool armed;               /* announced a sleep on its circuit in this wait */
+	unsigned armed;           /* the waits announced on its circuit in this epoll_wait (POLLIN, POLLOUT) */
 };
 
 struct sb_ep {
@@ -291,6 +292,7 @@ static uint32_t sb_ep_report(struct sb_ep_reg *r)
 	struct sb_sock *s = r->sock;
 	pthread_mutex_lock(&s->lock);
 	sb_sock_sync(s);
+	sb_sock_settle_connect(s, false); /* a connect under way: has the listener made room? */
 	unsigned mask = sb_sock_poll(s);
 	pthread_mutex_unlock(&s->lock);
 	uint32_t ev = mask & (r->events | EPOLLERR | EPOLLHUP) &
@@ -374,20 +376,22 @@ static int sb_ep_look(struct sb_ep *ep, struct epoll_event *events, int max)
 	return n;
 }
 
-/* Announces a sleep on every circuit; true if one became ready meanwhile. */
-static bool sb_ep_arm(struct sb_ep *ep)
+/* Announces a sleep on every circuit; true if one became ready meanwhile.  *retry: a connect waits for room. */
+static bool sb_ep_arm(struct sb_ep *ep, bool *retry)
 {
 	bool ready = false;
 	for (size_t i = 0; i < ep->n; i++) {
 		struct sb_ep_reg *r = &ep->regs[i];
-		r->armed = false;
+		r->armed = 0;
+		if (!r->disabled && sb_sock_connecting(r->sock))
+			*retry = true;
 		if (r->kind != SB_EP_CIRCUIT || r->disabled || r->sock->circuit != r->watched)
 			continue;
 		unsigned want = (r->events & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP) ? POLLIN : 0) |
 				(r->events & (EPOLLOUT | EPOLLWRNORM) ? POLLOUT : 0);
 		if (want == 0)
 			continue;
-		r->armed = true;
+		r->armed = want;
 		if (sb_circuit_arm(r->sock->circuit, want) != 0)
 			ready = true;
 	}
@@ -399,8 +403,8 @@ static void sb_ep_disarm(struct sb_ep *ep)
 	for (size_t i = 0; i < ep->n; i++) {
 		struct sb_ep_reg *r = &ep->regs[i];
 		if (r->armed && r->kind == SB_EP_CIRCUIT && r->sock->circuit == r->watched)
-			sb_circuit_disarm(r->sock->circuit, POLLIN | POLLOUT);
-		r->armed = false;
+			sb_circuit_disarm(r->sock->circuit, r->armed);
+		r->armed = 0;
 	}
 }
 
@@ -420,8 +424,11 @@ int sb_epoll_wait_sockets(int epfd, struct epoll_event *events, int max, int64_t
 			pthread_mutex_unlock(&ep->lock);
 			return n;
 		}
-		bool raced = sb_ep_arm(ep);
+		bool retry = false;
+		bool raced = sb_ep_arm(ep, &retry);
 		pthread_mutex_unlock(&ep->lock);
+		if (retry && (left < 0 || left > SB_CONNECT_RETRY_NS))
+			left = SB_CONNECT_RETRY_NS; /* nothing rings for a full queue that empties: look again soon */
 		int k = 0;
 		if (!raced) {
 			struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };

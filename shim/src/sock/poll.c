@@ -23,6 +23,7 @@
 
 #include "circuit/internal.h"
 #include "sb_libc.h"
+#include "setup.h"
 
 /* How each pollfd is watched in the kernel. */
 enum sb_watch {
@@ -50,6 +51,12 @@ static short sb_wanted(short events)
 	return w;
 }
 
+/* The waits poll announces on a circuit for the events asked (and withdraws exactly those after). */
+static unsigned sb_armed(short events)
+{
+	return (events & (POLLIN | POLLRDNORM) ? POLLIN : 0) | (events & (POLLOUT | POLLWRNORM) ? POLLOUT : 0);
+}
+
 /* What the socket reports now; `kernel` is its kernel fd's revents from the last look. */
 static short sb_sock_revents(struct sb_sock *s, enum sb_watch w, short events, short kernel)
 {
@@ -61,6 +68,7 @@ static short sb_sock_revents(struct sb_sock *s, enum sb_watch w, short events, s
 		sb_circuit_probe_peer(s->circuit); /* the peer's endpoint hung up: it is gone */
 	pthread_mutex_lock(&s->lock);
 	sb_sock_sync(s);
+	sb_sock_settle_connect(s, false); /* a connect under way: has the listener made room? */
 	unsigned ev = sb_sock_poll(s);
 	pthread_mutex_unlock(&s->lock);
 	return (short)(ev & (unsigned)(unsigned short)sb_wanted(events));
@@ -135,11 +143,11 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 		/* Nothing: announce on every circuit, look once more, and sleep. */
 		bool raced = false;
 		for (nfds_t i = 0; i < n; i++) {
+			if (socks[i] != NULL && sb_sock_connecting(socks[i]) && (left < 0 || left > SB_CONNECT_RETRY_NS))
+				left = SB_CONNECT_RETRY_NS; /* nothing rings for a full queue that empties: look again soon */
 			if (watch[i] != SB_WATCH_CIRCUIT)
 				continue;
-			unsigned want = (fds[i].events & (POLLIN | POLLRDNORM) ? POLLIN : 0) |
-					(fds[i].events & (POLLOUT | POLLWRNORM) ? POLLOUT : 0);
-			if (sb_circuit_arm(socks[i]->circuit, want) != 0)
+			if (sb_circuit_arm(socks[i]->circuit, sb_armed(fds[i].events)) != 0)
 				raced = true;
 		}
 		if (!raced) {
@@ -156,7 +164,7 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 				int e = errno;
 				for (nfds_t i = 0; i < n; i++)
 					if (watch[i] == SB_WATCH_CIRCUIT)
-						sb_circuit_disarm(socks[i]->circuit, POLLIN | POLLOUT);
+						sb_circuit_disarm(socks[i]->circuit, sb_armed(fds[i].events));
 				result = -e;
 				break;
 			}
@@ -165,7 +173,7 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 		for (nfds_t i = 0; i < n; i++) {
 			if (watch[i] != SB_WATCH_CIRCUIT)
 				continue;
-			sb_circuit_disarm(socks[i]->circuit, POLLIN | POLLOUT);
+			sb_circuit_disarm(socks[i]->circuit, sb_armed(fds[i].events));
 			if (k[i].revents & (POLLIN | POLLHUP | POLLERR))
 				sb_circuit_ack_doorbell(socks[i]->circuit);
 		}

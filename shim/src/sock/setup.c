@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "circuit/internal.h"
+#include "debug.h"
 #include "control.h"
 #include "sb_libc.h"
 
@@ -435,8 +436,10 @@ static void sb_disconnect(struct sb_sock *s, int fd, bool reset_peer)
 {
 	bool had_circuit = s->circuit != NULL;
 	if (had_circuit) {
-		if (reset_peer)
+		if (reset_peer) {
+			sb_debug("circuit %llu: disconnected: reset", (unsigned long long)s->circuit_id);
 			sb_circuit_reset(s->circuit);
+		}
 		sb_circuit_fdtab_unregister(fd);
 		sb_circuit_detach(s->circuit);
 		free(s->circuit);
@@ -508,6 +511,48 @@ static bool sb_unreachable_from(const struct sb_sock *s, const struct sockaddr *
 	return sb_proto_is_v4_mapped(&dest) && memcmp(here.addr, loop6, 16) == 0;
 }
 
+int sb_sock_settle_connect(struct sb_sock *s, bool wait)
+{
+	if (s->state != SB_STREAM_S_CONNECTING || s->circuit != NULL || s->pending_fd < 0)
+		return 0;
+	if (sb_sock_get(s->pending_fd) != s)
+		return -EAGAIN; /* the fd it was called on is gone; a dup still waits (docs/compatibility.md) */
+	bool nonblock = s->nonblock;
+	s->nonblock = !wait;
+	uint8_t target;
+	struct sb_control_reply r;
+	int rc = sb_ask_connect(s, (const struct sockaddr *)&s->pending_dest, wait, &target, &r);
+	s->nonblock = nonblock;
+	if (rc < 0)
+		return rc;
+	switch (target) {
+	case SB_STREAM_TARGET_LISTENER:
+		rc = sb_take_circuit(s, s->pending_fd, &r);
+		if (rc < 0)
+			return rc;
+		/*
+		 * The kernel's handshake finishing in the background: TCP is
+		 * established, the socket still SS_CONNECTING until a connect()
+		 * reports it (the spec's `unconfirmed`).  No call of the spec
+		 * stands for this event, so the runtime takes the step itself.
+		 */
+		s->state = SB_STREAM_S_CONNECTED;
+		s->memory[SB_STREAM_F_UNCONFIRMED] = 1;
+		s->pending_fd = -1;
+		return 0;
+	case SB_STREAM_TARGET_FULL:
+		return wait ? -EINTR : -EAGAIN;
+	default:
+		/* The listener went away: refused, as a RST to the SYN (the error waits for SO_ERROR or a call). */
+		s->state = SB_STREAM_S_FAILED;
+		s->memory[SB_STREAM_F_ERROR] = SB_STREAM_ERROR_ECONNREFUSED;
+		s->pending_fd = -1;
+		if (!s->port_held)
+			sb_addr_set_port(&s->local, sb_stale_port());
+		return 0;
+	}
+}
+
 int sb_sock_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int check = sb_addr_check_connect(s->domain, addr, len);
@@ -515,12 +560,19 @@ int sb_sock_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, sock
 		return check;
 	pthread_mutex_lock(&s->lock);
 	sb_sock_sync(s);
+	int rc = 0;
+	if (check == 0 && s->state == SB_STREAM_S_CONNECTING) {
+		/* An attempt is under way: a blocking connect waits for it (whatever the address), a non-blocking one looks. */
+		rc = sb_sock_settle_connect(s, !s->nonblock);
+		if (rc == -EINTR || (rc < 0 && rc != -EAGAIN))
+			goto out;
+		rc = 0;
+	}
 	struct sb_call call = { .call = SB_STREAM_C_CONNECT };
 	call.target = check == 1 ? SB_STREAM_TARGET_UNSPEC : SB_STREAM_TARGET_LISTENER;
 	const struct sb_case *k = sb_sock_decide(s, &call);
 	struct sb_control_reply r;
 	bool granted = false;
-	int rc = 0;
 	if (check == 0 && k->then.local == SB_LOCAL_CONNECT) {
 		if (sb_unreachable_from(s, addr)) {
 			call.target = SB_STREAM_TARGET_UNREACHABLE;
@@ -583,6 +635,11 @@ int sb_sock_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, sock
 		break;
 	}
 	sb_sock_apply(s, &o);
+	if (o.local == SB_LOCAL_CONNECT && s->state == SB_STREAM_S_CONNECTING && s->circuit == NULL) {
+		/* The listener's queue was full: the attempt goes on (sb_sock_settle_connect). */
+		memcpy(&s->pending_dest, addr, len < sizeof s->pending_dest ? len : sizeof s->pending_dest);
+		s->pending_fd = fd;
+	}
 	if (o.blocks) {
 		/* Only the full-backlog case blocks, and the operator already waited for us until a signal: EINTR. */
 		rc = -EINTR;
@@ -629,10 +686,19 @@ static void sb_sock_end(struct sb_sock *s, int fd, bool kernel_fd_open)
 	 */
 	bool last = !sb_sock_maybe_shared(s);
 	if (last && s->circuit != NULL) {
-		if (s->opts.linger.l_onoff && s->opts.linger.l_linger == 0)
+		if (s->opts.linger.l_onoff && s->opts.linger.l_linger == 0) {
+			sb_debug("circuit %llu: closed with SO_LINGER 0: reset", (unsigned long long)s->circuit_id);
 			sb_circuit_reset(s->circuit);
-		else
+		} else {
+			if (sb_debug_enabled()) {
+				struct sb_circuit_view v;
+				sb_circuit_view(s->circuit, &v);
+				if (v.readable > 0)
+					sb_debug("circuit %llu: closed with %llu bytes unread: reset", (unsigned long long)s->circuit_id,
+						 (unsigned long long)v.readable);
+			}
 			sb_circuit_close(s->circuit);
+		}
 	}
 	if (s->port_fd >= 0) {
 		libc_close(s->port_fd);

@@ -4,6 +4,8 @@
  */
 #include "sock.h"
 
+#include "debug.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -108,6 +110,7 @@ struct sb_sock *sb_sock_new(int domain, int type, bool nonblock)
 	s->state = SB_STREAM_S_FRESH;
 	s->nonblock = nonblock;
 	s->port_fd = -1;
+	s->pending_fd = -1;
 	/* Linux's defaults, as getsockopt reports them. */
 	s->opts.rcvbuf = 131072;
 	s->opts.sndbuf = 16384;
@@ -246,12 +249,13 @@ void sb_sock_sync(struct sb_sock *s)
 		return;
 	struct sb_facts f = { .s = s };
 	const struct sb_circuit_view *v = sb_facts_view(&f);
-	if ((v->peer_reset || v->broken) && !(s->seen_peer_state & SB_PROD_RESET)) {
-		s->seen_peer_state |= SB_PROD_RESET | SB_PROD_FIN;
-		s->seen_peer_gone = true;
-		sb_sock_event(s, SB_STREAM_C_PEER_RESET, &f);
-		return;
-	}
+	/*
+	 * In the order the peer did them: its bytes, then its FIN, then a reset
+	 * (state bits are only ever added, and nothing follows a reset).  The
+	 * order matters: a FIN seen before the reset makes reads end in EOF
+	 * rather than ECONNRESET (SOCK_DONE), as a client that re-sends on a
+	 * kept-alive connection the server just closed expects.
+	 */
 	uint64_t arrived = s->bytes_received + v->readable;
 	if (arrived > s->seen_arrived) {
 		s->seen_arrived = arrived;
@@ -259,6 +263,7 @@ void sb_sock_sync(struct sb_sock *s)
 		sb_sock_event(s, SB_STREAM_C_PEER_SEND, &f);
 		/* Data after shutdown(SHUT_RDWR): Linux answers with a RST (the machine moved to reset). */
 		if (s->state == SB_STREAM_S_RESET && before != SB_STREAM_S_RESET) {
+			sb_debug("circuit %llu: data arrived after shutdown(SHUT_RDWR): reset", (unsigned long long)s->circuit_id);
 			sb_circuit_reset(s->circuit);
 			return;
 		}
@@ -266,6 +271,13 @@ void sb_sock_sync(struct sb_sock *s)
 	if (v->peer_fin && !(s->seen_peer_state & SB_PROD_FIN)) {
 		s->seen_peer_state |= SB_PROD_FIN;
 		sb_sock_event(s, SB_STREAM_C_PEER_SHUT_WR, &f);
+	}
+	if ((v->peer_reset || v->broken) && !(s->seen_peer_state & SB_PROD_RESET)) {
+		s->seen_peer_state |= SB_PROD_RESET | SB_PROD_FIN;
+		s->seen_peer_gone = true;
+		sb_debug("circuit %llu: the peer reset it%s", (unsigned long long)s->circuit_id, v->broken ? " (broken)" : "");
+		sb_sock_event(s, SB_STREAM_C_PEER_RESET, &f);
+		return;
 	}
 	if ((v->peer_gone || v->peer_closed) && !s->seen_peer_gone) {
 		s->seen_peer_gone = true;

@@ -65,6 +65,10 @@ struct sb_sock {
 	uint64_t seen_arrived;      /* bytes from the peer already seen arriving (bytes_received + queued) */
 	bool seen_peer_gone;
 
+	/* connecting (a listener's queue was full): where to, and the fd connect() was called on */
+	struct sockaddr_storage pending_dest;
+	int pending_fd;
+
 	struct sb_sock_opts opts;
 	bool shared;              /* another process may hold it too (fork, SCM_RIGHTS): closing ours ends nothing */
 };
@@ -112,6 +116,14 @@ void sb_sock_sigpipe(void);
 static inline bool sb_sock_maybe_shared(const struct sb_sock *s)
 {
 	return s->shared;
+}
+
+/* A connect waiting for room in a listener's queue: nothing rings when there is, so waits look again this often. */
+#define SB_CONNECT_RETRY_NS (10 * 1000000LL)
+
+static inline bool sb_sock_connecting(const struct sb_sock *s)
+{
+	return s->state == SB_STREAM_S_CONNECTING && s->circuit == NULL;
 }
 
 /* A duplicate of fd far above the numbers programs use, close-on-exec: for fds the shim keeps for itself. */
