@@ -937,6 +937,22 @@ export const libc = defineLibc({
       version: 'GLIBC_2.15',
     },
     {
+      name: 'prctl',
+      doc:
+        'A seccomp filter (PR_SET_SECCOMP) may forbid the system calls circuits use for wake-ups (sshd\'s ' +
+        'privilege-separated child allows write but not sendto): the runtime switches them to allowed ones first.',
+      group: 'process',
+      returns: 'int',
+      params: [{ name: 'option', type: 'int' }],
+      variadic: {
+        kind: 'words',
+        count: 4,
+        why: 'the kernel takes prctl\'s four arguments as unsigned long, and glibc hands on four words whatever the caller passed',
+      },
+      header: '<sys/prctl.h>',
+      version: 'GLIBC_2.2.5',
+    },
+    {
       name: 'daemon',
       doc: 'Forks (through glibc\'s internal fork, not the PLT) and redirects stdio: the runtime must treat it as a fork.',
       group: 'process',

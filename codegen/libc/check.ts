@@ -284,6 +284,10 @@ function checkVariadic(
   switch (v.kind) {
     case 'word':
       return;
+    case 'words':
+      if (!Number.isInteger(v.count) || v.count < 1 || v.count > 6)
+        r.report([...path, 'count'], fn, `function '${fn}': 'words' takes 1 to 6 optional arguments, not ${v.count}`);
+      return;
     case 'by-command': {
       const c = Number.isInteger(v.command) ? params[v.command] : undefined;
       if (!c) r.report([...path, 'command'], fn, `function '${fn}': command parameter index ${v.command} does not exist`);

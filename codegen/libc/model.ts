@@ -70,6 +70,8 @@ export interface OneArgVariadic {
   readonly realParams: string;
   /** Named args, e.g. `fd, cmd`. */
   readonly namedArgs: string;
+  /** The optional arguments as the entry names them, e.g. `arg` (or `arg1, arg2` for `words`). */
+  readonly optionalArgs: string;
   /** by-command only: the command parameter and its classes. */
   readonly command?: string;
   /** by-command only: the command parameter declared, e.g. `int cmd`. */
@@ -175,8 +177,12 @@ export function buildModel(libc: Libc): LibcModel {
       exportAs('argv-list', (s) => `${ret} ${s}${exportParamList(ps, true)}`, argvListBody(ps, v.via, v.envp));
       continue;
     }
-    if (v?.kind === 'by-command' || v?.kind === 'word') {
-      const withArg = [...ps, { name: 'arg', type: typeOf('void *') }];
+    if (v?.kind === 'by-command' || v?.kind === 'word' || v?.kind === 'words') {
+      const optional =
+        v.kind === 'words'
+          ? Array.from({ length: v.count }, (_, i) => ({ name: `arg${i + 1}`, type: typeOf('unsigned long') }))
+          : [{ name: 'arg', type: typeOf('void *') }];
+      const withArg = [...ps, ...optional];
       reals.push({ name: f.name, ret, params: paramList(ps, true), args: '', version: f.version, need: need(f.version), kind: 'va' });
       entry(paramList(withArg), argList(withArg));
       const one: OneArgVariadic = {
@@ -186,6 +192,7 @@ export function buildModel(libc: Libc): LibcModel {
         realType: `${ret} (*)(${[...ps.map((p) => renderCType(p.type)), '...'].join(', ')})`,
         realParams: [...ps.map((p) => renderCType(p.type)), '...'].join(', '),
         namedArgs: ps.map((p) => p.name).join(', '),
+        optionalArgs: optional.map((p) => p.name).join(', '),
       };
       if (v.kind === 'by-command') {
         oneArgVariadics.push({
@@ -206,13 +213,15 @@ export function buildModel(libc: Libc): LibcModel {
       const read =
         v.kind === 'word'
           ? [`void *arg = va_arg(ap, void *); /* ${v.why} */`]
-          : [`void *arg = sb_va_read_arg(sb_${f.name}_arg_kind(${ps[v.command]!.name}), &ap);`];
+          : v.kind === 'words'
+            ? [`/* ${v.why} */`, ...optional.map((o) => `unsigned long ${o.name} = va_arg(ap, unsigned long);`)]
+            : [`void *arg = sb_va_read_arg(sb_${f.name}_arg_kind(${ps[v.command]!.name}), &ap);`];
       exportAs(v.kind, (s) => `${ret} ${s}${exportParamList(ps, true)}`, [
         'va_list ap;',
         `va_start(ap, ${last});`,
         ...read,
         'va_end(ap);',
-        `return sb_${f.name}(${[...ps.map((p) => p.name), 'arg'].join(', ')});`,
+        `return sb_${f.name}(${[...ps.map((p) => p.name), ...optional.map((o) => o.name)].join(', ')});`,
       ]);
       continue;
     }

@@ -55,6 +55,9 @@ export type FdUse =
  *    `void *`).
  *  - `word`: one optional pointer-sized argument, read as `void *` exactly as
  *    glibc's own implementation reads it (ioctl).
+ *  - `words`: `count` optional arguments, each read as `unsigned long`, the
+ *    way the kernel takes them (prctl: glibc passes its four on whatever
+ *    the caller gave); the entry receives them as `arg1`…`argN`.
  *  - `argv-list`: a NULL-terminated list of `char *` starting at the last
  *    named parameter (execl…), followed by `char *const envp[]` when `envp`;
  *    the shim builds an argv and calls the runtime entry of `via`.
@@ -70,6 +73,7 @@ export type Variadic =
       readonly why: string;
     }
   | { readonly kind: 'word'; readonly why: string }
+  | { readonly kind: 'words'; readonly count: number; readonly why: string }
   | { readonly kind: 'argv-list'; readonly via: string; readonly envp: boolean; readonly why: string };
 
 /**

@@ -94,6 +94,24 @@ struct sb_circuit {
 	_Atomic uint32_t doorbell_lock; /* bit 0: a thread is draining doorbell bytes; the rest counts drains (wait.c) */
 };
 
+/*
+ * From now on, wake-ups use only read, write and ppoll (a seccomp filter is
+ * about to forbid sendto and recvfrom, as sshd's sandboxed child does).  The
+ * price: a doorbell to a peer that is gone raises SIGPIPE, and two threads
+ * waiting on one circuit may take each other's doorbells (then the other
+ * re-checks after its next wake-up).  Irreversible, process-wide.
+ */
+void sb_circuit_restrict_syscalls(void);
+
+/*
+ * Before using a circuit another process may have used since we last did
+ * (both sides of a fork hold it; sshd's children take turns): our own
+ * indices are taken back from shared memory, validated.  Never while that
+ * other process is using it: the rings have one producer and one consumer.
+ * `sending` counts as a send and `receiving` as a receive (see Threads above).
+ */
+void sb_circuit_adopt(struct sb_circuit *c, bool sending, bool receiving);
+
 /* Creation: a sealed memfd laid out for `g`; returns the fd or -errno. */
 int sb_circuit_create(const struct sb_circuit_geometry *g);
 

@@ -115,6 +115,13 @@ bool sb_circuit_check_peer_gone(struct sb_circuit *c);
 /* Records that the peer's endpoint hung up, classifying it by whether it left our bytes unread. */
 void sb_circuit_mark_peer_gone(struct sb_circuit *c);
 
+/* sb_circuit_restrict_syscalls() was called: only read, write and ppoll for wake-ups. */
+extern _Atomic bool sb_circuit_restricted;
+static inline bool sb_syscalls_restricted(void)
+{
+	return atomic_load_explicit(&sb_circuit_restricted, memory_order_relaxed);
+}
+
 /*
  * A waiting flag (cons_waiting, prod_waiting) counts this process's announced
  * waits: a thread in poll() and one in send() may wait for room at the same

@@ -93,6 +93,34 @@ static inline int sb_ring_refresh_cons(struct sb_ring_end *r, bool records)
 	return 0;
 }
 
+/*
+ * Another process of ours (a fork) may have produced since we last did:
+ * take our own index back from shared memory.  Valid: it never moves
+ * backwards, and the consumer's index then checks against it as always.
+ */
+static inline int sb_ring_adopt_prod(struct sb_ring_end *r, bool records)
+{
+	uint64_t prod = atomic_load_explicit(&r->ctl->prod, memory_order_relaxed);
+	if ((int64_t)(prod - r->local) < 0 || (records && (prod & (SB_DGRAM_ALIGN - 1)) != 0))
+		return -EPROTO;
+	r->local = prod;
+	r->span = 0;
+	return sb_ring_refresh_cons(r, records);
+}
+
+/* The same for the consumer's index: never backwards; the producer's index then checks against it. */
+static inline int sb_ring_adopt_cons(struct sb_ring_end *r, bool records)
+{
+	uint64_t cons = atomic_load_explicit(&r->ctl->cons, memory_order_relaxed);
+	if ((int64_t)(cons - r->local) < 0 || (records && (cons & (SB_DGRAM_ALIGN - 1)) != 0))
+		return -EPROTO;
+	if ((int64_t)(cons - r->cached_peer) > 0)
+		r->cached_peer = cons; /* the other process read what we had not seen produced */
+	r->local = cons;
+	r->span = 0;
+	return sb_ring_refresh_prod(r, records);
+}
+
 /* Producer: makes everything up to r->local readable by the peer. [A] */
 static inline void sb_ring_publish_prod(struct sb_ring_end *r)
 {

@@ -25,7 +25,26 @@ static void sb_ring_doorbell(struct sb_circuit *c, char which)
 {
 	/* Best effort: if the peer's socket buffer is full it has doorbells pending
 	 * already; if the peer is gone there is nobody to wake. */
-	(void)sb_sys_send(c->endpoint_fd, &which, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (sb_syscalls_restricted())
+		(void)sb_sys_write(c->endpoint_fd, &which, 1);
+	else
+		(void)sb_sys_send(c->endpoint_fd, &which, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+_Atomic bool sb_circuit_restricted;
+
+void sb_circuit_adopt(struct sb_circuit *c, bool sending, bool receiving)
+{
+	if (c == NULL || c->shm == NULL || sb_circuit_broken(c))
+		return;
+	bool records = sb_circuit_records(c);
+	if ((sending && sb_ring_adopt_prod(&c->tx, records) < 0) || (receiving && sb_ring_adopt_cons(&c->rx, records) < 0))
+		sb_circuit_fail(c, EPROTO);
+}
+
+void sb_circuit_restrict_syscalls(void)
+{
+	atomic_store_explicit(&sb_circuit_restricted, true, memory_order_relaxed);
 }
 
 /* [D] waker side: our store (index or state) is done; fence; look at the peer's flag. */

@@ -63,6 +63,12 @@ static inline long sb_sys_write(int fd, const void *buf, size_t len)
 	return sb_sys_ret(syscall(SYS_write, fd, buf, len), saved);
 }
 
+static inline long sb_sys_read(int fd, void *buf, size_t len)
+{
+	int saved = errno;
+	return sb_sys_ret(syscall(SYS_read, fd, buf, len), saved);
+}
+
 static inline long sb_sys_fcntl(int fd, int cmd, long arg)
 {
 	int saved = errno;

@@ -215,8 +215,34 @@ static enum sb_drain sb_doorbell_judge(struct sb_circuit *c, const unsigned char
 }
 
 /* With the lock held: peeks and judges until nothing is left for us (bounded: a flooding peer must not keep us). */
+/* Restricted to read and ppoll (sb_circuit_restrict_syscalls): no peeking, every byte waiting is taken. */
+static enum sb_drain sb_doorbell_drain_restricted(struct sb_circuit *c, bool *consumed)
+{
+	unsigned char bytes[SB_DRAIN_CHUNK];
+	for (int round = 0; round < SB_DRAIN_ROUNDS; round++) {
+		struct pollfd p = { .fd = c->endpoint_fd, .events = POLLIN };
+		struct timespec zero = { 0, 0 };
+		long r = sb_sys_ppoll(&p, 1, &zero, NULL);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			return SB_DRAIN_DONE;
+		long n = sb_sys_read(c->endpoint_fd, bytes, sizeof bytes); /* readable: does not block */
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			return n == -EAGAIN ? SB_DRAIN_DONE : SB_DRAIN_GONE;
+		*consumed = true;
+		if (n < (long)sizeof bytes)
+			return SB_DRAIN_DONE;
+	}
+	return SB_DRAIN_DONE;
+}
+
 static enum sb_drain sb_doorbell_drain_locked(struct sb_circuit *c, bool *consumed)
 {
+	if (sb_syscalls_restricted())
+		return sb_doorbell_drain_restricted(c, consumed);
 	unsigned char bytes[SB_DRAIN_CHUNK];
 	for (int round = 0; round < SB_DRAIN_ROUNDS; round++) {
 		long n = sb_sys_recv(c->endpoint_fd, bytes, sizeof bytes, MSG_PEEK | MSG_DONTWAIT);
@@ -307,7 +333,7 @@ int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const str
 	if (r->spin_ns > 0 && sb_spin(c, r, dir, need, deadline_ns))
 		return 0;
 	_Atomic uint32_t *flag = sb_wait_flag(c, dir);
-	bool blocking_peek = deadline_ns < 0 && sigmask == NULL;
+	bool blocking_peek = deadline_ns < 0 && sigmask == NULL && !sb_syscalls_restricted();
 	int64_t backoff = SB_BACKOFF_MIN_NS;
 	for (;;) {
 		sb_flag_up(flag); /* [D] announce ... */

@@ -38,6 +38,8 @@ static struct sb_outcome sb_data_decide(struct sb_sock *s, const struct sb_call 
 					struct sb_circuit_view *view)
 {
 	pthread_mutex_lock(&s->lock);
+	if (s->shared && s->circuit != NULL)
+		sb_circuit_adopt(s->circuit, call->call == SB_STREAM_C_SEND, call->call == SB_STREAM_C_RECV); /* a process we forked from (or into) may have used it meanwhile */
 	sb_sock_sync(s);
 	if (s->state == SB_STREAM_S_CONNECTING && s->circuit == NULL) {
 		/* A connect under way: a blocking call waits for it, a non-blocking one looks. */

@@ -153,8 +153,37 @@ int sb_sock_getsockopt(struct sb_sock *s, int level, int name, void *val, sockle
 			struct timeval tv = sb_tv(o->sndtimeo_ns);
 			return sb_put_bytes(val, len, &tv, sizeof tv);
 		}
+		case SO_BINDTODEVICE:
+			*len = 0; /* bound to no device (sshd asks, for its VRF) */
+			return 0;
+		case SO_PRIORITY:
+		case SO_MARK:
+			return sb_put_int(val, len, 0);
 		default:
 			return -ENOPROTOOPT;
+		}
+	}
+	if (level == IPPROTO_IP && s->domain == AF_INET) {
+		switch (name) {
+		case IP_OPTIONS:
+			*len = 0; /* no IP options on a circuit (sshd checks for source routing) */
+			return 0;
+		case IP_TOS:
+			return sb_put_int(val, len, 0);
+		case IP_TTL:
+			return sb_put_int(val, len, 64);
+		default:
+			break;
+		}
+	}
+	if (level == IPPROTO_IPV6 && s->domain == AF_INET6) {
+		switch (name) {
+		case IPV6_TCLASS:
+			return sb_put_int(val, len, 0);
+		case IPV6_UNICAST_HOPS:
+			return sb_put_int(val, len, 64);
+		default:
+			break;
 		}
 	}
 	if (level == IPPROTO_TCP) {

@@ -711,14 +711,36 @@ static void sb_sock_end(struct sb_sock *s, int fd, bool kernel_fd_open)
 	sb_sock_free(s);
 }
 
+/*
+ * fd, one of the socket's numbers, goes away while others stay (dup, then
+ * close: sshd moves its connection from 0 to 4): the circuit rings and
+ * watches through one that stays.
+ */
+static void sb_sock_fd_leaving(struct sb_sock *s, int fd)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->pending_fd == fd)
+		s->pending_fd = sb_sock_other_fd(s, fd);
+	if (s->circuit != NULL && s->circuit->endpoint_fd == fd) {
+		int other = sb_sock_other_fd(s, fd);
+		if (other >= 0) {
+			s->circuit->endpoint_fd = other;
+			sb_circuit_fdtab_register(other, s->circuit);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 int sb_sock_close(int fd)
 {
 	struct sb_sock *s = sb_sock_take(fd);
 	if (s == NULL)
 		return libc_close(fd) < 0 ? -errno : 0;
 	sb_circuit_fdtab_unregister(fd);
-	if (s->refs > 0)
+	if (s->refs > 0) {
+		sb_sock_fd_leaving(s, fd);
 		return libc_close(fd) < 0 ? -errno : 0;
+	}
 	int saved = errno;
 	sb_sock_end(s, fd, true);
 	errno = saved;
@@ -733,4 +755,6 @@ void sb_sock_dropped(int fd)
 	sb_circuit_fdtab_unregister(fd);
 	if (s->refs == 0)
 		sb_sock_end(s, fd, false);
+	else
+		sb_sock_fd_leaving(s, fd);
 }

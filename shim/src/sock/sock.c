@@ -329,6 +329,16 @@ void sb_circuit_fdtab_unregister(int fd)
 	(void)sb_fdtab_take(fd);
 }
 
+int sb_sock_other_fd(const struct sb_sock *s, int except)
+{
+	size_t len = atomic_load_explicit(&sb_socks_len, memory_order_acquire);
+	struct sb_sock *_Atomic *t = atomic_load_explicit(&sb_socks, memory_order_acquire);
+	for (size_t i = 0; t != NULL && i < len; i++)
+		if ((int)i != except && atomic_load_explicit(&t[i], memory_order_acquire) == s)
+			return (int)i;
+	return -1;
+}
+
 void sb_sock_mark_all_shared(void)
 {
 	size_t len = atomic_load_explicit(&sb_socks_len, memory_order_acquire);

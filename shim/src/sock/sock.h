@@ -133,6 +133,9 @@ int sb_hide_fd(int fd);
 void sb_circuit_fdtab_register(int fd, struct sb_circuit *c);
 void sb_circuit_fdtab_unregister(int fd);
 
+/* Another fd number of this socket than `except` (dup), or -1. */
+int sb_sock_other_fd(const struct sb_sock *s, int except);
+
 /* After fork: every socket may now be held by two processes. */
 void sb_sock_mark_all_shared(void);
 
