@@ -41,18 +41,18 @@ static struct sb_outcome sb_data_decide(struct sb_sock *s, const struct sb_call 
 	if (s->shared && s->circuit != NULL)
 		sb_circuit_adopt(s->circuit, call->call == SB_STREAM_C_SEND, call->call == SB_STREAM_C_RECV); /* a process we forked from (or into) may have used it meanwhile */
 	sb_sock_sync(s);
-	if (s->state == SB_STREAM_S_CONNECTING && s->circuit == NULL) {
-		/* A connect under way: a blocking call waits for it, a non-blocking one looks. */
+	const struct sb_case *k = sb_sock_decide(s, call);
+	if (sb_sock_connecting(s) && (k->then.blocks || sb_sock_errno(s, &k->then) == EAGAIN)) {
+		/* A connect under way, and the call would wait for it: a blocking call waits, a non-blocking one looks. */
 		bool nonblock = s->nonblock || (call->flags & MSG_DONTWAIT);
-		int rc = sb_sock_settle_connect(s, !nonblock);
-		if (rc == -EINTR) {
+		if (sb_sock_settle_connect(s, !nonblock) == -EINTR) {
 			pthread_mutex_unlock(&s->lock);
 			*err = EINTR;
 			memset(view, 0, sizeof *view);
 			return (struct sb_outcome){ 0 };
 		}
+		k = sb_sock_decide(s, call);
 	}
-	const struct sb_case *k = sb_sock_decide(s, call);
 	struct sb_outcome o = k->then;
 	*err = sb_sock_errno(s, &o);
 	if (s->circuit != NULL)
