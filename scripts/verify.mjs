@@ -78,6 +78,27 @@ while (!names.every((n) => fs.existsSync(socketOf(n)))) {
 }
 const withOperator = [...args];
 if (!withOperator.includes('--shim')) withOperator.push('--shim', shim);
+if (!withOperator.includes('--show')) withOperator.push('--show', '1000'); // every disagreement, to check against the deviations
 withOperator.push('--tenant-socket', path.join(runtime, 'tenants', 'v%u', 'control.sock'), '--tenants', String(TENANTS));
-const r = spawnSync(verifier, withOperator, { stdio: 'inherit' });
+// The verifier's own output goes through; its DISAGREE lines are checked against
+// the known deviations (verifier/deviations.txt, docs/compatibility.md).
+const r = spawnSync(verifier, withOperator, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 30 });
+process.stdout.write(r.stdout ?? '');
+if (r.status === 0 || r.status === 1) {
+  const list = spawnSync(verifier, ['--list'], { encoding: 'utf8', maxBuffer: 1 << 30 }).stdout;
+  const label = new Map(list.split('\n').map((l) => /^(\d+) (.*)$/.exec(l)).filter(Boolean).map((m) => [m[1], m[2].trim()]));
+  const known = new Set(
+    fs.readFileSync(path.join(root, 'verifier/deviations.txt'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')),
+  );
+  const partial = args.includes('--seq') || args.includes('--limit') || args.includes('--from') || args.includes('--machine');
+  const disagreed = [...new Set([...(r.stdout ?? '').matchAll(/^DISAGREE (\d+)/gm)].map((m) => label.get(m[1]) ?? `#${m[1]}`))];
+  const unexpected = disagreed.filter((d) => !known.has(d));
+  const healed = partial ? [] : [...known].filter((k) => !disagreed.includes(k));
+  const harnessErrors = /could not run/.test(r.stdout ?? '');
+  for (const u of unexpected) console.log(`verify: unexpected disagreement: ${u}`);
+  for (const h of healed) console.log(`verify: listed as a deviation but agrees now (delete it from verifier/deviations.txt): ${h}`);
+  const ok = unexpected.length === 0 && healed.length === 0 && !harnessErrors;
+  console.log(`verify: circuit column ${ok ? 'as expected' : 'NOT as expected'}: ${disagreed.length - unexpected.length} known deviations (docs/compatibility.md)`);
+  stop(ok ? 0 : 1);
+}
 stop(r.status ?? 2);
