@@ -61,6 +61,7 @@
 #include "circuit_pool.h"
 #include "errors.h"
 #include "grant_core.h"
+#include "uv_poll_handle.h"
 
 namespace {
 
@@ -933,14 +934,7 @@ private:
 		return info.Env().Undefined();
 	}
 
-	void Release()
-	{
-		if (!handle_)
-			return;
-		handle_->data = nullptr;
-		uv_close(reinterpret_cast<uv_handle_t *>(handle_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
-		handle_ = nullptr;
-	}
+	void Release() { sb_uv_poll_release(&handle_); }
 
 	Napi::Value Close(const Napi::CallbackInfo &info)
 	{

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "uv_poll_handle.h"
 
 namespace {
 
@@ -67,14 +68,7 @@ private:
 		}
 	}
 
-	void Release()
-	{
-		if (!handle_)
-			return;
-		handle_->data = nullptr;
-		uv_close(reinterpret_cast<uv_handle_t *>(handle_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
-		handle_ = nullptr;
-	}
+	void Release() { sb_uv_poll_release(&handle_); }
 
 	Napi::Value Close(const Napi::CallbackInfo &info)
 	{
