@@ -37,7 +37,7 @@ export interface Export {
   readonly base: string;
   readonly version: string;
   readonly group: string;
-  readonly kind: 'plain' | 'fortify' | 'by-command' | 'word' | 'argv-list' | 'tail-jump';
+  readonly kind: 'plain' | 'fortify' | 'by-command' | 'word' | 'words' | 'argv-list' | 'tail-jump';
   /** `int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)`; empty for tail-jump stubs. */
   readonly signature: string;
   /** The body's statements, one per line (without braces). */
