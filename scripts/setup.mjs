@@ -22,6 +22,17 @@ const TOOLS = {
   wget: 'wget',
   python3: 'python3',
   nginx: 'nginx',
+  iperf3: 'iperf3', // bench/apps (also GNU time)
+  '/usr/bin/time': 'time',
+  wrk: 'wrk',
+  'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
+  'redis-benchmark': 'redis-tools',
+  sshd: 'openssh-server',
+  ssh: 'openssh-client',
+  scp: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  nsenter: 'util-linux',
   ip: 'iproute2',
   unshare: 'util-linux',
 };
