@@ -32,18 +32,20 @@ int sb_native_circuit_create(uint32_t mode, uint64_t ring_a, uint64_t ring_b, st
 	return fd;
 }
 
-int sb_native_ring_counters(int memfd, uint64_t out[4])
+int sb_native_ring_counters(int memfd, uint64_t out[SB_NATIVE_RING_COUNTERS])
 {
 	/* Plain (non-atomic) reads through pread are fine: the values are
 	 * monotonic counters shown to humans, and a torn read is impossible for
 	 * aligned 8-byte words copied by the kernel. */
-	static const size_t at[4] = {
+	static const size_t at[SB_NATIVE_RING_COUNTERS] = {
 		offsetof(struct sb_circuit_shared, ring[SB_RING_A].prod),
 		offsetof(struct sb_circuit_shared, ring[SB_RING_A].cons),
 		offsetof(struct sb_circuit_shared, ring[SB_RING_B].prod),
 		offsetof(struct sb_circuit_shared, ring[SB_RING_B].cons),
+		offsetof(struct sb_circuit_shared, ring[SB_RING_A].prod_records),
+		offsetof(struct sb_circuit_shared, ring[SB_RING_B].prod_records),
 	};
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < SB_NATIVE_RING_COUNTERS; i++) {
 		uint64_t v;
 		if (pread(memfd, &v, sizeof v, (off_t)at[i]) != (ssize_t)sizeof v)
 			return errno ? -errno : -EIO;

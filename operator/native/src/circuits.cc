@@ -11,17 +11,17 @@
 
 namespace {
 
-/* ringCounters(memfd) -> BigUint64Array [A prod, A cons, B prod, B cons]. */
+/* ringCounters(memfd) -> BigUint64Array [A prod, A cons, B prod, B cons, A datagrams, B datagrams]. */
 Napi::Value RingCounters(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	int fd = FdArg(info, 0);
-	uint64_t v[4];
+	uint64_t v[SB_NATIVE_RING_COUNTERS];
 	int r = sb_native_ring_counters(fd, v);
 	if (r < 0)
 		throw ErrnoError(env, -r, "read ring counters");
-	Napi::BigUint64Array out = Napi::BigUint64Array::New(env, 4);
-	for (size_t i = 0; i < 4; i++)
+	Napi::BigUint64Array out = Napi::BigUint64Array::New(env, SB_NATIVE_RING_COUNTERS);
+	for (size_t i = 0; i < SB_NATIVE_RING_COUNTERS; i++)
 		out[i] = v[i];
 	return out;
 }

@@ -68,9 +68,10 @@ export async function circuits(runtimeDir: string, json: boolean): Promise<numbe
     `${c.connector.tenant} ${c.connector.address}`,
     `${c.acceptor.tenant} ${c.acceptor.address}`,
     c.bytes ? `${c.bytes.connector_to_acceptor}/${c.bytes.acceptor_to_connector}` : '-',
+    c.datagrams ? `${c.datagrams.connector_to_acceptor}/${c.datagrams.acceptor_to_connector}` : '-',
     `${(c.age_ms / 1000).toFixed(1)}s`,
   ]);
-  const head = ['id', 'type', 'connector', 'acceptor', 'bytes c>a/a>c', 'age'];
+  const head = ['id', 'type', 'connector', 'acceptor', 'bytes c>a/a>c', 'datagrams', 'age'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   process.stdout.write(`${[fmt(head), ...rows.map(fmt)].join('\n')}\n${list.length} circuits\n`);

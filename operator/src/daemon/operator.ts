@@ -267,8 +267,7 @@ export class Operator {
         // Ring counters live in memory the tenants write: statistics, not proof.
         bytes: counters ? { connector_to_acceptor: counters[0]!, acceptor_to_connector: counters[2]! } : null,
         unread: counters ? { connector_to_acceptor: counters[0]! - counters[1]!, acceptor_to_connector: counters[2]! - counters[3]! } : null,
-        // The circuit layout counts bytes, not records: datagram counts are not available yet.
-        datagrams: null,
+        datagrams: counters && c.type === 'dgram' ? { connector_to_acceptor: counters[4]!, acceptor_to_connector: counters[5]! } : null,
         ring_bytes: { a: c.geometry.ringABytes, b: c.geometry.ringBBytes },
       };
     });

@@ -62,6 +62,7 @@ ssize_t sb_circuit_send_dgram(struct sb_circuit *c, const struct iovec *iov, int
 	sb_iov_to_ring(&cur, r, r->local + sizeof h, total);
 	r->local += record;
 	sb_ring_publish_prod(r);
+	atomic_fetch_add_explicit(&r->ctl->prod_records, 1, memory_order_relaxed); /* for `switchboard circuits` only */
 	rc = sb_circuit_notify_data(c);
 	return rc < 0 ? rc : (ssize_t)total;
 }

@@ -65,6 +65,8 @@ struct sb_circuit_header {
  * One direction.  Each cache line has a single writer, so the two sides
  * never bounce a line they both write:
  *   line 0  prod            producer: bytes published (release)
+ *           prod_records    producer: datagrams published (statistics for
+ *                           the operator; no side depends on it)
  *   line 1  prod_state,     producer: FIN / RESET
  *           prod_waiting    producer: "I am about to sleep until there is room"
  *   line 2  cons            consumer: bytes consumed (release)
@@ -73,6 +75,7 @@ struct sb_circuit_header {
  */
 struct sb_ring_ctl {
 	alignas(SB_CACHELINE) _Atomic uint64_t prod;
+	_Atomic uint64_t prod_records;
 	alignas(SB_CACHELINE) _Atomic uint32_t prod_state;
 	_Atomic uint32_t prod_waiting;
 	alignas(SB_CACHELINE) _Atomic uint64_t cons;

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "support.h"
@@ -27,6 +28,9 @@ TEST(dgram_boundaries_are_kept)
 	CHECK_EQ(recv_dgram(&p.b, buf, sizeof buf, 0, &trunc), 5);
 	CHECK(memcmp(buf, "three", 5) == 0);
 	CHECK_EQ(recv_dgram(&p.b, buf, sizeof buf, SB_NONBLOCK, NULL), -EAGAIN);
+	/* Each published datagram is counted for the operator's `switchboard circuits`. */
+	CHECK_EQ(atomic_load(&p.a.tx.ctl->prod_records), 3);
+	CHECK_EQ(atomic_load(&p.b.tx.ctl->prod_records), 0);
 	pair_close(&p);
 }
 
