@@ -35,6 +35,8 @@ static void sb_close_bare_circuit(int fd)
 
 int sb_close(int fd)
 {
+	if (sb_in_vfork_child())
+		return libc_close(fd);
 	sb_epoll_fd_closing(fd);
 	if (sb_sock_get(fd) != NULL)
 		return (int)sb_result(sb_sock_close(fd));
@@ -44,6 +46,8 @@ int sb_close(int fd)
 
 int sb_close_range(unsigned int fd, unsigned int max_fd, int flags)
 {
+	if (sb_in_vfork_child())
+		return libc_close_range(fd, max_fd, flags);
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
 		/* Our sockets in the range end as with close(); the kernel closes the rest. */
 		for (unsigned int i = fd; i <= max_fd && i < (1u << 20); i++) {
@@ -75,6 +79,8 @@ static int sb_dup_done(int fd, int newfd)
 
 int sb_dup(int fd)
 {
+	if (sb_in_vfork_child())
+		return libc_dup(fd);
 	return sb_dup_done(fd, libc_dup(fd));
 }
 
@@ -89,6 +95,8 @@ static void sb_dup_target(int fd, int fd2)
 
 int sb_dup2(int fd, int fd2)
 {
+	if (sb_in_vfork_child())
+		return libc_dup2(fd, fd2);
 	if (fd == fd2)
 		return libc_dup2(fd, fd2);
 	int rc = libc_dup2(fd, fd2);
@@ -100,6 +108,8 @@ int sb_dup2(int fd, int fd2)
 
 int sb_dup3(int fd, int fd2, int flags)
 {
+	if (sb_in_vfork_child())
+		return libc_dup3(fd, fd2, flags);
 	int rc = libc_dup3(fd, fd2, flags);
 	if (rc < 0)
 		return rc;
@@ -109,6 +119,8 @@ int sb_dup3(int fd, int fd2, int flags)
 
 int sb_fcntl(int fd, int cmd, void *arg)
 {
+	if (sb_in_vfork_child())
+		return libc_fcntl(fd, cmd, arg);
 	struct sb_sock *s = sb_sock_get(fd);
 	int rc = libc_fcntl(fd, cmd, arg);
 	if (s == NULL || rc < 0)

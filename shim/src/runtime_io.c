@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sb_libc.h"
+#include "sock/inherit.h"
 #include "sock/data.h"
 #include "sock/result.h"
 
@@ -39,8 +40,12 @@ ssize_t sb_sendto(int fd, const void *buf, size_t n, int flags, const struct soc
 ssize_t sb_sendmsg(int fd, const struct msghdr *message, int flags)
 {
 	struct sb_sock *s = sb_sock_get(fd);
-	if (s == NULL)
-		return libc_sendmsg(fd, message, flags);
+	if (s == NULL) {
+		ssize_t rc = libc_sendmsg(fd, message, flags);
+		if (rc >= 0)
+			sb_inherit_sent_rights(message); /* our sockets in SCM_RIGHTS: another process holds them now */
+		return rc;
+	}
 	if (message == NULL)
 		return sb_result(-EFAULT);
 	if (message->msg_iovlen > IOV_MAX)
@@ -94,8 +99,12 @@ ssize_t sb_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *add
 ssize_t sb_recvmsg(int fd, struct msghdr *message, int flags)
 {
 	struct sb_sock *s = sb_sock_get(fd);
-	if (s == NULL)
-		return libc_recvmsg(fd, message, flags);
+	if (s == NULL) {
+		ssize_t rc = libc_recvmsg(fd, message, flags);
+		if (rc >= 0)
+			sb_inherit_received_rights(message); /* fds from SCM_RIGHTS may be circuits: claim them */
+		return rc;
+	}
 	if (message == NULL)
 		return sb_result(-EFAULT);
 	int mflags = 0;

@@ -100,5 +100,6 @@ int sb_daemon(int nochdir, int noclose)
  */
 sb_vfork_fn *sb_vfork_target(void)
 {
+    sb_vfork_begin(); /* the child borrows our memory: it must not change the shim's tables */
     return libc_vfork_address();
 }

@@ -188,7 +188,7 @@ static struct sb_sock *sb_claimed_port(int fd, const struct sb_proto_claim_port 
 }
 
 /* Asks the operator what fd is; registers the socket (or leaves the fd alone). */
-static void sb_claim(int fd)
+static void sb_claim(int fd, const char *how)
 {
 	struct stat st;
 	if (sb_sock_get(fd) != NULL || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
@@ -216,7 +216,7 @@ static void sb_claim(int fd)
 	}
 	if (s != NULL && sb_sock_put(fd, s) < 0)
 		sb_sock_free(s);
-	sb_debug("fd %d inherited across exec: %s", fd, s != NULL ? "claimed" : "not ours");
+	sb_debug("fd %d %s: %s", fd, how, s != NULL ? "claimed" : "not ours");
 }
 
 __attribute__((constructor)) static void sb_inherit_init(void)
@@ -248,9 +248,49 @@ __attribute__((constructor)) static void sb_inherit_init(void)
 				char *end;
 				long fd = strtol(t, &end, 10);
 				if (*end == '\0' && fd >= 0 && fd < 65536)
-					sb_claim((int)fd);
+					sb_claim((int)fd, "inherited across exec");
 			}
 		}
 	}
 	errno = saved;
+}
+
+/* ---- SCM_RIGHTS ---- */
+
+void sb_inherit_sent_rights(const struct msghdr *m)
+{
+	if (m == NULL || m->msg_control == NULL)
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+			struct sb_sock *s = sb_sock_get(fd);
+			if (s != NULL)
+				s->shared = true;
+		}
+	}
+}
+
+void sb_inherit_received_rights(const struct msghdr *m)
+{
+	if (m == NULL || m->msg_control == NULL || !sb_control_enabled())
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd, domain = 0;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+			socklen_t len = sizeof domain;
+			/* Endpoints and port fds are Unix sockets: nothing else costs a question. */
+			if (libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX)
+				continue;
+			sb_claim(fd, "received with SCM_RIGHTS");
+		}
+	}
 }

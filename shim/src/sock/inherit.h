@@ -32,4 +32,14 @@ struct sb_env_need sb_inherit_env_need(char *const *envp);
  * has neither, LD_PRELOAD with the shim and $SWITCHBOARD_SOCKET. */
 char **sb_inherit_env_build(char *const *envp, char **slots, char *text, size_t cap);
 
+/*
+ * SCM_RIGHTS: after a sendmsg on a socket that is not ours, our sockets among
+ * the fds sent are held by another process too (shared); after a recvmsg,
+ * each received fd that is a Unix socket is shown to the operator
+ * (it may be a circuit endpoint or a port fd) and becomes our socket if so.
+ */
+struct msghdr;
+void sb_inherit_sent_rights(const struct msghdr *m);
+void sb_inherit_received_rights(const struct msghdr *m);
+
 #endif

@@ -350,13 +350,38 @@ void sb_sock_mark_all_shared(void)
 	}
 }
 
+static _Atomic pid_t sb_vfork_parent; /* 0, or the pid that last called vfork */
+
+void sb_vfork_begin(void)
+{
+	atomic_store(&sb_vfork_parent, (pid_t)syscall(SYS_getpid));
+}
+
+bool sb_in_vfork_child(void)
+{
+	pid_t parent = atomic_load_explicit(&sb_vfork_parent, memory_order_relaxed);
+	if (parent == 0)
+		return false;
+	if ((pid_t)syscall(SYS_getpid) == parent) {
+		atomic_store(&sb_vfork_parent, 0); /* the parent runs again: the child exec'd or exited */
+		return false;
+	}
+	return true;
+}
+
 static void sb_sock_after_fork(void)
 {
+	sb_sock_mark_all_shared();
+}
+
+static void sb_sock_after_fork_child(void)
+{
+	atomic_store(&sb_vfork_parent, 0);
 	sb_sock_mark_all_shared();
 }
 
 __attribute__((constructor)) static void sb_sock_init(void)
 {
 	/* Both processes: the parent's sockets are now the child's too. */
-	pthread_atfork(NULL, sb_sock_after_fork, sb_sock_after_fork);
+	pthread_atfork(NULL, sb_sock_after_fork, sb_sock_after_fork_child);
 }

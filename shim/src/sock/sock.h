@@ -136,6 +136,15 @@ void sb_circuit_fdtab_unregister(int fd);
 /* Another fd number of this socket than `except` (dup), or -1. */
 int sb_sock_other_fd(const struct sb_sock *s, int except);
 
+/*
+ * vfork: the child runs in the parent's memory until it execs or exits, so
+ * its close()s and dup2()s must leave the shim's tables (the parent's) alone.
+ * sb_vfork_begin() runs in the parent just before; sb_in_vfork_child() is
+ * true in the child (one getpid per call until the parent runs again).
+ */
+void sb_vfork_begin(void);
+bool sb_in_vfork_child(void);
+
 /* After fork: every socket may now be held by two processes. */
 void sb_sock_mark_all_shared(void);
 
