@@ -64,17 +64,22 @@ int sb_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, c
 
 int sb_epoll_create(int size)
 {
-	return libc_epoll_create(size);
+	int fd = libc_epoll_create(size);
+	sb_epoll_created(fd);
+	return fd;
 }
 
 int sb_epoll_create1(int flags)
 {
-	return libc_epoll_create1(flags);
+	int fd = libc_epoll_create1(flags);
+	sb_epoll_created(fd);
+	return fd;
 }
 
 int sb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-	if (sb_sock_get(fd) == NULL)
+	/* Ours: our sockets, and epoll instances nested in another (they may hold our sockets, now or later). */
+	if (sb_sock_get(fd) == NULL && !sb_epoll_is_epfd(fd))
 		return libc_epoll_ctl(epfd, op, fd, event);
 	return (int)sb_result(sb_epoll_ctl_socket(epfd, op, fd, event));
 }

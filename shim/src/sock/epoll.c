@@ -58,11 +58,15 @@ enum sb_ep_kind {
 	SB_EP_NONE,    /* nothing can change by itself: the machine answers (fresh, bound, closed…) */
 	SB_EP_PORT,    /* listening: the kernel watches the port fd */
 	SB_EP_CIRCUIT, /* connected: the endpoint wakes us, the machine and rings answer */
+	SB_EP_NESTED,  /* another epoll fd that has sockets of ours: its fd wakes us, its interest list answers */
 };
+
+struct sb_ep;
 
 struct sb_ep_reg {
 	int fd;
-	struct sb_sock *sock;
+	struct sb_sock *sock;     /* one of our sockets, or NULL for a nested epoll instance */
+	struct sb_ep *nested;     /* the nested epoll instance (SB_EP_NESTED) */
 	uint32_t events;          /* as the program gave them */
 	epoll_data_t data;
 	bool disabled;            /* one-shot that fired; EPOLL_CTL_MOD re-arms it */
@@ -96,6 +100,21 @@ struct sb_ep {
 static pthread_mutex_t sb_eps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sb_ep *sb_eps;
 static atomic_uint sb_eps_count; /* lets close() skip the list when no epoll knows our sockets */
+
+/* Which fds are epoll instances (from epoll_create): one may be nested in another. */
+#define SB_EPFD_MAX 65536
+static _Atomic uint8_t sb_is_epfd[SB_EPFD_MAX / 8];
+
+void sb_epoll_created(int fd)
+{
+	if (fd >= 0 && fd < SB_EPFD_MAX)
+		atomic_fetch_or(&sb_is_epfd[fd / 8], (uint8_t)(1u << (fd % 8)));
+}
+
+bool sb_epoll_is_epfd(int fd)
+{
+	return fd >= 0 && fd < SB_EPFD_MAX && (atomic_load_explicit(&sb_is_epfd[fd / 8], memory_order_relaxed) & (1u << (fd % 8)));
+}
 
 static struct sb_ep *sb_ep_find(int epfd)
 {
@@ -168,8 +187,11 @@ static void sb_ep_unwatch(struct sb_ep *ep, struct sb_ep_reg *r)
 	r->watched = NULL;
 }
 
-static enum sb_ep_kind sb_ep_kind_of(const struct sb_sock *s)
+static enum sb_ep_kind sb_ep_kind_of(const struct sb_ep_reg *r)
 {
+	const struct sb_sock *s = r->sock;
+	if (s == NULL)
+		return SB_EP_NESTED;
 	if (s->state == SB_STREAM_S_LISTENING)
 		return SB_EP_PORT;
 	if (s->circuit != NULL)
@@ -184,7 +206,7 @@ static struct epoll_event sb_ep_inner_event(const struct sb_ep_reg *r, enum sb_e
 	if (kind == SB_EP_PORT)
 		ev.events = (r->events & (EPOLLIN | EPOLLRDNORM | SB_EP_MODES)) | EPOLLIN;
 	else
-		ev.events = EPOLLIN; /* doorbells; hang-ups come anyway */
+		ev.events = EPOLLIN; /* doorbells (hang-ups come anyway), or the nested instance's own readiness */
 	if (kind == SB_EP_PORT && r->disabled)
 		ev.events &= ~(uint32_t)EPOLLIN; /* a one-shot that fired stays quiet */
 	return ev;
@@ -198,8 +220,8 @@ static struct epoll_event sb_ep_inner_event(const struct sb_ep_reg *r, enum sb_e
  */
 static void sb_ep_watch(struct sb_ep *ep, struct sb_ep_reg *r, bool modified)
 {
-	enum sb_ep_kind kind = sb_ep_kind_of(r->sock);
-	const void *watched = kind == SB_EP_CIRCUIT ? (const void *)r->sock->circuit : NULL;
+	enum sb_ep_kind kind = sb_ep_kind_of(r);
+	const void *watched = kind == SB_EP_CIRCUIT ? (const void *)r->sock->circuit : kind == SB_EP_NESTED ? (const void *)r->nested : NULL;
 	if (kind == r->kind && watched == r->watched) {
 		if (modified && kind == SB_EP_PORT) {
 			struct epoll_event ev = sb_ep_inner_event(r, kind);
@@ -229,15 +251,20 @@ static void sb_ep_remove(struct sb_ep *ep, struct sb_ep_reg *r)
 int sb_epoll_ctl_socket(int epfd, int op, int fd, struct epoll_event *event)
 {
 	struct sb_sock *s = sb_sock_get(fd);
-	if (s == NULL)
+	if (s == NULL && !sb_epoll_is_epfd(fd))
 		return -EBADF;
 	if (epfd == fd)
 		return -EINVAL;
 	if (op != EPOLL_CTL_DEL && event == NULL)
 		return -EFAULT;
-	struct sb_ep *ep = NULL;
+	if (op == EPOLL_CTL_ADD && (event->events & EPOLLEXCLUSIVE) &&
+	    (event->events & ~(uint32_t)(EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)))
+		return -EINVAL; /* as ep_insert's EPOLLEXCLUSIVE_OK_BITS */
+	struct sb_ep *ep = NULL, *nested = NULL;
 	int rc = sb_ep_open(epfd, &ep);
 	if (rc < 0)
+		return rc;
+	if (s == NULL && op != EPOLL_CTL_DEL && (rc = sb_ep_open(fd, &nested)) < 0)
 		return rc;
 	pthread_mutex_lock(&ep->lock);
 	struct sb_ep_reg *r = sb_ep_reg_of(ep, fd);
@@ -258,8 +285,12 @@ int sb_epoll_ctl_socket(int epfd, int op, int fd, struct epoll_event *event)
 			ep->cap = cap;
 		}
 		r = &ep->regs[ep->n++];
-		*r = (struct sb_ep_reg){ .fd = fd, .sock = s, .events = event->events, .data = event->data };
+		*r = (struct sb_ep_reg){ .fd = fd, .sock = s, .nested = nested, .events = event->events, .data = event->data };
 		sb_ep_watch(ep, r, false);
+		if (s == NULL && r->kind != SB_EP_NESTED) {
+			rc = -errno; /* the kernel refused the nesting (ELOOP, EINVAL…) */
+			sb_ep_remove(ep, r);
+		}
 		break;
 	case EPOLL_CTL_MOD:
 		if (r == NULL) {
@@ -271,6 +302,7 @@ int sb_epoll_ctl_socket(int epfd, int op, int fd, struct epoll_event *event)
 			break;
 		}
 		r->sock = s;
+		r->nested = nested;
 		r->events = event->events;
 		r->data = event->data;
 		r->disabled = false;
@@ -360,10 +392,23 @@ static unsigned sb_ep_mask(struct sb_ep_reg *r)
 	return mask;
 }
 
+static bool sb_ep_peek(struct sb_ep *ep, int depth);
+
 static uint32_t sb_ep_report(struct sb_ep_reg *r)
 {
 	if (r->disabled)
 		return 0;
+	if (r->sock == NULL) {
+		/* A nested instance is readable while anything in it is ready (Linux: ep_eventpoll_poll). */
+		bool ready = sb_ep_peek(r->nested, 1);
+		bool was = r->reported;
+		r->reported = ready;
+		if (!ready || !(r->events & EPOLLIN) || ((r->events & EPOLLET) && was))
+			return 0;
+		if (r->events & EPOLLONESHOT)
+			r->disabled = true;
+		return EPOLLIN;
+	}
 	struct sb_sock *s = r->sock;
 	unsigned mask = sb_ep_mask(r);
 	uint32_t ev = mask & (r->events | EPOLLERR | EPOLLHUP) &
@@ -381,6 +426,35 @@ static uint32_t sb_ep_report(struct sb_ep_reg *r)
 	if (r->events & EPOLLONESHOT)
 		r->disabled = true;
 	return ev;
+}
+
+/*
+ * Whether epoll_wait(ep) would return something now, without taking it:
+ * its kernel side (the program's fds, and our inner instance: listeners'
+ * queues, doorbells), then our sockets, then instances nested in it.
+ */
+static bool sb_ep_peek(struct sb_ep *ep, int depth)
+{
+	struct pollfd p = { .fd = ep->epfd, .events = POLLIN };
+	if (libc_poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+		return true;
+	if (depth > 4)
+		return false; /* as the kernel's EP_MAX_NESTS */
+	bool ready = false;
+	pthread_mutex_lock(&ep->lock);
+	for (size_t i = 0; i < ep->n && !ready; i++) {
+		struct sb_ep_reg *r = &ep->regs[i];
+		if (r->disabled)
+			continue;
+		if (r->sock == NULL) {
+			ready = sb_ep_peek(r->nested, depth + 1);
+		} else if (sb_ep_kind_of(r) != SB_EP_PORT) {
+			unsigned mask = sb_ep_mask(r) & (r->events | EPOLLERR | EPOLLHUP);
+			ready = mask != 0 && (!(r->events & EPOLLET) || !r->reported || sb_ep_signature(r->sock, sb_ep_mask(r)) != r->last_sig);
+		}
+	}
+	pthread_mutex_unlock(&ep->lock);
+	return ready;
 }
 
 /* Takes what the inner instance has: listeners' events into out[], doorbells acked. */
@@ -454,6 +528,14 @@ static bool sb_ep_arm(struct sb_ep *ep, bool *retry)
 	for (size_t i = 0; i < ep->n; i++) {
 		struct sb_ep_reg *r = &ep->regs[i];
 		r->armed = 0;
+		if (r->sock == NULL) {
+			if (!r->disabled) {
+				pthread_mutex_lock(&r->nested->lock);
+				ready |= sb_ep_arm(r->nested, retry); /* its circuits must ring for our sleep too */
+				pthread_mutex_unlock(&r->nested->lock);
+			}
+			continue;
+		}
 		if (!r->disabled && sb_sock_connecting(r->sock))
 			*retry = true;
 		if (r->kind != SB_EP_CIRCUIT || r->disabled || r->sock->circuit != r->watched)
@@ -473,6 +555,12 @@ static void sb_ep_disarm(struct sb_ep *ep)
 {
 	for (size_t i = 0; i < ep->n; i++) {
 		struct sb_ep_reg *r = &ep->regs[i];
+		if (r->sock == NULL) {
+			pthread_mutex_lock(&r->nested->lock);
+			sb_ep_disarm(r->nested);
+			pthread_mutex_unlock(&r->nested->lock);
+			continue;
+		}
 		if (r->armed && r->kind == SB_EP_CIRCUIT && r->sock->circuit == r->watched)
 			sb_circuit_disarm(r->sock->circuit, r->armed);
 		r->armed = 0;
@@ -521,6 +609,8 @@ int sb_epoll_wait_sockets(int epfd, struct epoll_event *events, int max, int64_t
 
 void sb_epoll_fd_closing(int fd)
 {
+	if (fd >= 0 && fd < SB_EPFD_MAX)
+		atomic_fetch_and(&sb_is_epfd[fd / 8], (uint8_t)~(1u << (fd % 8)));
 	if (atomic_load_explicit(&sb_eps_count, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&sb_eps_lock);
@@ -544,4 +634,33 @@ void sb_epoll_fd_closing(int fd)
 		p = &ep->next;
 	}
 	pthread_mutex_unlock(&sb_eps_lock);
+}
+
+/* ---- an epoll fd in poll()/select() ---- */
+
+bool sb_epoll_peek_fd(int epfd)
+{
+	struct sb_ep *ep = sb_ep_find(epfd);
+	return ep != NULL && sb_ep_peek(ep, 1);
+}
+
+bool sb_epoll_arm_fd(int epfd, bool *retry)
+{
+	struct sb_ep *ep = sb_ep_find(epfd);
+	if (ep == NULL)
+		return false;
+	pthread_mutex_lock(&ep->lock);
+	bool ready = sb_ep_arm(ep, retry);
+	pthread_mutex_unlock(&ep->lock);
+	return ready;
+}
+
+void sb_epoll_disarm_fd(int epfd)
+{
+	struct sb_ep *ep = sb_ep_find(epfd);
+	if (ep == NULL)
+		return;
+	pthread_mutex_lock(&ep->lock);
+	sb_ep_disarm(ep);
+	pthread_mutex_unlock(&ep->lock);
 }

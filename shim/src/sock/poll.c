@@ -23,6 +23,7 @@
 
 #include "circuit/internal.h"
 #include "sb_libc.h"
+#include "epoll.h"
 #include "setup.h"
 
 /* How each pollfd is watched in the kernel. */
@@ -31,6 +32,7 @@ enum sb_watch {
 	SB_WATCH_PORT,     /* our listening socket: its port fd's POLLIN is the accept queue */
 	SB_WATCH_CIRCUIT,  /* our connected socket: the endpoint wakes us, the machine answers */
 	SB_WATCH_NONE,     /* our socket with nothing that can change by itself (fresh, bound, …) */
+	SB_WATCH_EPOLL,    /* an epoll fd with sockets of ours: readable when epoll_wait would return */
 };
 
 static enum sb_watch sb_watch_of(const struct sb_sock *s)
@@ -99,6 +101,8 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 		for (nfds_t i = 0; i < n && !slept; i++) {
 			socks[i] = fds[i].fd >= 0 ? sb_sock_get(fds[i].fd) : NULL;
 			watch[i] = sb_watch_of(socks[i]);
+			if (watch[i] == SB_WATCH_KERNEL && fds[i].fd >= 0 && sb_epoll_knows_sockets(fds[i].fd))
+				watch[i] = SB_WATCH_EPOLL;
 			k[i].fd = fds[i].fd;
 			k[i].revents = 0;
 			switch (watch[i]) {
@@ -110,6 +114,9 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 				break;
 			case SB_WATCH_CIRCUIT:
 				k[i].events = POLLIN; /* doorbells; hang-ups come anyway */
+				break;
+			case SB_WATCH_EPOLL:
+				k[i].events = POLLIN; /* its kernel side, and its inner instance's doorbells */
 				break;
 			case SB_WATCH_NONE:
 				k[i].fd = -1;
@@ -130,6 +137,8 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 			short r;
 			if (watch[i] == SB_WATCH_KERNEL)
 				r = k[i].revents;
+			else if (watch[i] == SB_WATCH_EPOLL)
+				r = (short)(fds[i].events & POLLIN && ((k[i].revents & POLLIN) || sb_epoll_peek_fd(fds[i].fd)) ? POLLIN : 0);
 			else
 				r = sb_sock_revents(socks[i], watch[i], fds[i].events, k[i].revents);
 			fds[i].revents = r;
@@ -145,6 +154,14 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 		for (nfds_t i = 0; i < n; i++) {
 			if (socks[i] != NULL && sb_sock_connecting(socks[i]) && (left < 0 || left > SB_CONNECT_RETRY_NS))
 				left = SB_CONNECT_RETRY_NS; /* nothing rings for a full queue that empties: look again soon */
+			if (watch[i] == SB_WATCH_EPOLL) {
+				bool retry = false;
+				if (sb_epoll_arm_fd(fds[i].fd, &retry))
+					raced = true;
+				if (retry && (left < 0 || left > SB_CONNECT_RETRY_NS))
+					left = SB_CONNECT_RETRY_NS;
+				continue;
+			}
 			if (watch[i] != SB_WATCH_CIRCUIT)
 				continue;
 			if (sb_circuit_arm(socks[i]->circuit, sb_armed(fds[i].events)) != 0)
@@ -165,12 +182,16 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 				for (nfds_t i = 0; i < n; i++)
 					if (watch[i] == SB_WATCH_CIRCUIT)
 						sb_circuit_disarm(socks[i]->circuit, sb_armed(fds[i].events));
+					else if (watch[i] == SB_WATCH_EPOLL)
+						sb_epoll_disarm_fd(fds[i].fd);
 				result = -e;
 				break;
 			}
 			slept = true;
 		}
 		for (nfds_t i = 0; i < n; i++) {
+			if (watch[i] == SB_WATCH_EPOLL)
+				sb_epoll_disarm_fd(fds[i].fd);
 			if (watch[i] != SB_WATCH_CIRCUIT)
 				continue;
 			sb_circuit_disarm(socks[i]->circuit, sb_armed(fds[i].events));
@@ -189,7 +210,7 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 bool sb_poll_has_socket(const struct pollfd *fds, nfds_t n)
 {
 	for (nfds_t i = 0; i < n; i++)
-		if (fds[i].fd >= 0 && sb_sock_get(fds[i].fd) != NULL)
+		if (fds[i].fd >= 0 && (sb_sock_get(fds[i].fd) != NULL || sb_epoll_knows_sockets(fds[i].fd)))
 			return true;
 	return false;
 }
@@ -262,7 +283,7 @@ bool sb_select_has_socket(int nfds, const fd_set *rd, const fd_set *wr, const fd
 {
 	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
 		if (((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex))) &&
-		    sb_sock_get(fd) != NULL)
+		    (sb_sock_get(fd) != NULL || sb_epoll_knows_sockets(fd)))
 			return true;
 	return false;
 }
