@@ -257,7 +257,8 @@ __attribute__((constructor)) static void sb_inherit_init(void)
 
 /* ---- SCM_RIGHTS ---- */
 
-void sb_inherit_sent_rights(const struct msghdr *m)
+/* Calls fn for every fd an SCM_RIGHTS message carries. */
+static void sb_each_right(const struct msghdr *m, void (*fn)(int fd))
 {
 	if (m == NULL || m->msg_control == NULL)
 		return;
@@ -268,29 +269,34 @@ void sb_inherit_sent_rights(const struct msghdr *m)
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-			struct sb_sock *s = sb_sock_get(fd);
-			if (s != NULL)
-				s->shared = true;
+			fn(fd);
 		}
 	}
 }
 
+static void sb_sent_right(int fd)
+{
+	struct sb_sock *s = sb_sock_get(fd);
+	if (s != NULL)
+		s->shared = true;
+}
+
+static void sb_received_right(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof domain;
+	/* Endpoints and port fds are Unix sockets: nothing else costs a question. */
+	if (libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX)
+		sb_claim(fd, "received with SCM_RIGHTS");
+}
+
+void sb_inherit_sent_rights(const struct msghdr *m)
+{
+	sb_each_right(m, sb_sent_right);
+}
+
 void sb_inherit_received_rights(const struct msghdr *m)
 {
-	if (m == NULL || m->msg_control == NULL || !sb_control_enabled())
-		return;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd, domain = 0;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-			socklen_t len = sizeof domain;
-			/* Endpoints and port fds are Unix sockets: nothing else costs a question. */
-			if (libc_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX)
-				continue;
-			sb_claim(fd, "received with SCM_RIGHTS");
-		}
-	}
+	if (sb_control_enabled())
+		sb_each_right(m, sb_received_right);
 }
