@@ -4,8 +4,8 @@
  * Starts a private switch operator on the embedded default policy, nginx
  * (master and two workers, sendfile on) in a network namespace with no
  * interface up, and curl in another such namespace; curl fetches a page and
- * a 1 MiB file (checksummed), then a slow download shows its live circuit
- * in `switchboard circuits`.  Everything started here is stopped by pid.
+ * a 1 MiB file (checksummed), then a client holding its keep-alive
+ * connection shows its live circuit in `switchboard circuits`.  Everything started here is stopped by pid.
  */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -71,13 +71,16 @@ async function main(): Promise<number> {
     const same = sha256(fs.readFileSync(out)) === sha256(big);
     say(`demo: big.bin sha256 ${same ? 'matches' : 'DIFFERS FROM'} the original`);
 
-    // A slow download, to see its circuit while it is open.
-    const slow = startIsolated(op, CURL, ['-sS', '--limit-rate', '1M', '-o', '/dev/null', `http://127.0.0.1:${PORT}/big.bin`]);
-    await new Promise((r) => setTimeout(r, 500));
+    // A client that keeps its connection open a moment (HTTP/1.1 keep-alive), to see its circuit.
+    const HOLD = "import socket,sys,time\nc=socket.create_connection(('127.0.0.1',int(sys.argv[1])))\n" +
+      "c.sendall(b'GET /big.bin HTTP/1.1\\r\\nHost: demo\\r\\n\\r\\n')\nn=0\n" +
+      "while n < (1 << 20): n += len(c.recv(1 << 16))\nprint('held', flush=True)\ntime.sleep(5)\n";
+    const held = startIsolated(op, tool('python3'), ['-c', HOLD, String(PORT)]);
+    await held.waitForLine(/^held$/);
     const live = spawnSync(process.execPath, [SWITCHBOARD, 'circuits', '--runtime-dir', op.runtimeDir], { encoding: 'utf8' });
-    say('demo: switchboard circuits (during a rate-limited download):');
+    say('demo: switchboard circuits (a client holding its keep-alive connection after a 1 MiB response):');
     for (const line of live.stdout.trimEnd().split('\n')) say(`  ${line}`);
-    await slow.stop();
+    await held.stop();
 
     const after = await op.tenant();
     say(`demo: the operator granted ${after.connects_granted - before.connects_granted} circuits for these connections; ` +
