@@ -67,27 +67,51 @@ static int write_copy(struct zcs *s, size_t len, zcs_fill_fn *fill, void *arg)
 	return 0;
 }
 
+/* The next contiguous piece (at most n bytes) of a span, which moves past it; its length. */
+static size_t span_next(struct zcs_span *sp, size_t n, void **base)
+{
+	struct iovec *v = &sp->iov[0];
+	if (v->iov_len == 0 && sp->cnt == 2) { /* on to the part after the wrap */
+		sp->iov[0] = sp->iov[1];
+		sp->cnt = 1;
+	}
+	size_t k = min_size(v->iov_len, n);
+	*base = v->iov_base;
+	v->iov_base = (char *)v->iov_base + k;
+	v->iov_len -= k;
+	sp->left -= k;
+	return k;
+}
+
+/*
+ * Reserves once and commits per chunk: a reservation is committed in pieces
+ * (zerocopy.h), so small messages cost one call each, not two.
+ */
 int zcs_write(struct zcs *s, size_t len, zcs_fill_fn *fill, void *arg)
 {
 	while (len > 0 && !s->fallback) {
-		struct iovec iov[2];
-		int cnt;
-		ssize_t room = sb_zc_send_reserve(s->fd, 1, iov, &cnt, 0); /* waits for room */
-		if (room < 0) {
-			if (errno == EINTR)
-				continue;
-			if (fall_back(s))
-				break;
-			return -1;
+		if (s->tx.left == 0) {
+			ssize_t room = sb_zc_send_reserve(s->fd, 1, s->tx.iov, &s->tx.cnt, 0); /* waits for room */
+			if (room < 0) {
+				if (errno == EINTR)
+					continue;
+				if (fall_back(s))
+					break;
+				return -1;
+			}
+			s->tx.left = (size_t)room;
 		}
-		size_t n = min_size(min_size((size_t)room, len), BATCH), left = n;
-		for (int i = 0; i < cnt && left > 0; i++) { /* one span, or two when it wraps */
-			size_t k = min_size(iov[i].iov_len, left);
-			fill(arg, iov[i].iov_base, k);
+		size_t n = min_size(min_size(s->tx.left, len), BATCH);
+		for (size_t left = n; left > 0;) {
+			void *at;
+			size_t k = span_next(&s->tx, left, &at);
+			fill(arg, at, k);
 			left -= k;
 		}
-		if (sb_zc_send_commit(s->fd, n) < 0)
+		if (sb_zc_send_commit(s->fd, n) < 0) {
+			s->tx.left = 0;
 			return -1;
+		}
 		len -= n;
 	}
 	return len > 0 ? write_copy(s, len, fill, arg) : 0;
@@ -110,30 +134,35 @@ static ssize_t read_copy(struct zcs *s, size_t len, zcs_use_fn *use, void *arg)
 	return (ssize_t)got;
 }
 
+/* Peeks once and releases per chunk, as zcs_write commits. */
 ssize_t zcs_read(struct zcs *s, size_t len, zcs_use_fn *use, void *arg)
 {
 	size_t got = 0;
 	while (got < len && !s->fallback) {
-		struct iovec iov[2];
-		int cnt;
-		ssize_t avail = sb_zc_recv_peek(s->fd, iov, &cnt, 0); /* waits for data */
-		if (avail < 0) {
-			if (errno == EINTR)
-				continue;
-			if (fall_back(s))
-				break;
-			return -1;
+		if (s->rx.left == 0) {
+			ssize_t avail = sb_zc_recv_peek(s->fd, s->rx.iov, &s->rx.cnt, 0); /* waits for data */
+			if (avail < 0) {
+				if (errno == EINTR)
+					continue;
+				if (fall_back(s))
+					break;
+				return -1;
+			}
+			if (avail == 0)
+				return (ssize_t)got; /* EOF: the peer shut down writing */
+			s->rx.left = (size_t)avail;
 		}
-		if (avail == 0)
-			return (ssize_t)got; /* EOF: the peer shut down writing */
-		size_t n = min_size(min_size((size_t)avail, len - got), BATCH), left = n;
-		for (int i = 0; i < cnt && left > 0; i++) {
-			size_t k = min_size(iov[i].iov_len, left);
-			use(arg, iov[i].iov_base, k);
+		size_t n = min_size(min_size(s->rx.left, len - got), BATCH);
+		for (size_t left = n; left > 0;) {
+			void *at;
+			size_t k = span_next(&s->rx, left, &at);
+			use(arg, at, k);
 			left -= k;
 		}
-		if (sb_zc_recv_release(s->fd, n) < 0)
+		if (sb_zc_recv_release(s->fd, n) < 0) {
+			s->rx.left = 0;
 			return -1;
+		}
 		got += n;
 	}
 	if (got < len && s->fallback) {

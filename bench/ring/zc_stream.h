@@ -12,14 +12,23 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Writes n bytes of the outgoing stream at dst (in the ring, or a bounce buffer). */
 typedef void zcs_fill_fn(void *arg, void *dst, size_t n);
 /* Reads n bytes of the incoming stream at src. */
 typedef void zcs_use_fn(void *arg, const void *src, size_t n);
 
+/* The rest of a reservation (tx) or of a peek (rx), used message by message. */
+struct zcs_span {
+	struct iovec iov[2];
+	int cnt;
+	size_t left;
+};
+
 struct zcs {
 	int fd;
+	struct zcs_span tx, rx;
 	int fallback;            /* 0: zero-copy; otherwise the errno that made us fall back */
 	unsigned char *bounce;   /* fallback only */
 	size_t bounce_len;

@@ -21,9 +21,14 @@
  * ring.  These calls never raise SIGPIPE.  The peer can write the ring too:
  * copy what you validate out of a peeked span before trusting it.
  *
- * A reserved span stays reserved until committed (commit 0 to give it up);
- * a peeked span stays valid until released.  One reservation and one peek
- * may be outstanding per socket at a time.
+ * A reserved span stays reserved until committed, and may be committed in
+ * pieces: each commit publishes the next bytes of it, the rest stays
+ * reserved (commit 0 gives the rest up).  A peeked span stays valid until
+ * released, in pieces too.  So a program writing small messages reserves
+ * once per span and commits per message (and a reader peeks once and
+ * releases per message): two calls a message, where send()/recv() make two
+ * copies.  One reservation and one peek may be outstanding per socket at a
+ * time; a new reserve or peek replaces it.
  *
  *     struct iovec iov[2]; int n;
  *     ssize_t room = sb_zc_send_reserve(fd, 1, iov, &n, 0);
@@ -54,14 +59,15 @@ int sb_zc_is_circuit(int fd);
  * spans) and returns their total length. */
 ssize_t sb_zc_send_reserve(int fd, size_t min, struct iovec iov[2], int *iovcnt, int flags);
 
-/* Publishes the first `len` bytes of the reservation to the peer (len <= reserved). */
+/* Publishes the next `len` bytes of the reservation to the peer (len <= what is still reserved);
+ * the rest stays reserved, starting right after them.  0 gives the rest up. */
 int sb_zc_send_commit(int fd, size_t len);
 
 /* Waits for data (unless MSG_DONTWAIT), fills iov with the readable bytes (at
  * most two spans) and returns their total; 0 means the peer shut down writing. */
 ssize_t sb_zc_recv_peek(int fd, struct iovec iov[2], int *iovcnt, int flags);
 
-/* Consumes the first `len` peeked bytes, making room for the peer. */
+/* Consumes the next `len` peeked bytes, making room for the peer; the rest stays peeked. */
 int sb_zc_recv_release(int fd, size_t len);
 
 #ifdef __cplusplus

@@ -62,12 +62,16 @@ int sb_circuit_commit(struct sb_circuit *c, size_t len)
 	struct sb_ring_end *r = &c->tx;
 	if (len > r->span)
 		return -EINVAL;
-	r->span = 0;
-	int rc = sb_tx_state(c);
-	if (rc < 0)
-		return rc; /* after FIN nothing may be published; a closed or reset peer would never read it */
-	if (len == 0)
+	if (len == 0) {
+		r->span = 0; /* gives the rest up */
 		return 0;
+	}
+	int rc = sb_tx_state(c);
+	if (rc < 0) {
+		r->span = 0;
+		return rc; /* after FIN nothing may be published; a closed or reset peer would never read it */
+	}
+	r->span -= len; /* the rest stays reserved, right after what was published */
 	r->local += len;
 	sb_ring_publish_prod(r);
 	return sb_circuit_notify_data(c);
@@ -131,9 +135,11 @@ int sb_circuit_release(struct sb_circuit *c, size_t len)
 		return -broken;
 	if (len > r->span)
 		return -EINVAL;
-	r->span = 0;
-	if (len == 0)
+	if (len == 0) {
+		r->span = 0;
 		return 0;
+	}
+	r->span -= len; /* the rest of the peek stays valid, right after what was released */
 	r->local += len;
 	sb_ring_publish_cons(r);
 	return sb_circuit_notify_room(c);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,6 +45,35 @@ TEST(zc_spans_cover_the_wrap_around)
 	CHECK_EQ(n, 1);
 	CHECK(pattern_check(8, 150, iov[0].iov_base, 50));
 	CHECK_EQ(sb_circuit_release(&p.b, 50), 0);
+	CHECK_EQ(sb_circuit_peek(&p.b, iov, &n, SB_NONBLOCK, &forever), -EAGAIN);
+	pair_close(&p);
+}
+
+TEST(zc_commit_and_release_in_pieces)
+{
+	struct pair p;
+	pair_open(&p, SB_CIRCUIT_STREAM, SMALL);
+	struct iovec iov[2];
+	int n;
+	CHECK_EQ(sb_circuit_reserve(&p.a, 1, iov, &n, 0, &forever), SMALL);
+	unsigned char *at = iov[0].iov_base;
+	/* Three messages into one reservation, each published on its own (the peer sees each as it comes). */
+	for (int m = 0; m < 3; m++) {
+		pattern_fill(9, (size_t)m * 64, at + m * 64, 64);
+		CHECK_EQ(sb_circuit_commit(&p.a, 64), 0);
+		CHECK_EQ(atomic_load(&p.a.tx.ctl->prod), (uint64_t)64 * (m + 1));
+	}
+	CHECK_EQ(sb_circuit_commit(&p.a, SMALL - 192 + 1), -EINVAL); /* more than is still reserved */
+	CHECK_EQ(sb_circuit_commit(&p.a, 0), 0);                    /* the rest given up */
+	CHECK_EQ(sb_circuit_commit(&p.a, 1), -EINVAL);
+	/* Read them one by one from a single peek. */
+	CHECK_EQ(sb_circuit_peek(&p.b, iov, &n, 0, &forever), 192);
+	const unsigned char *from = iov[0].iov_base;
+	for (int m = 0; m < 3; m++) {
+		CHECK(pattern_check(9, (size_t)m * 64, from + m * 64, 64));
+		CHECK_EQ(sb_circuit_release(&p.b, 64), 0);
+	}
+	CHECK_EQ(sb_circuit_release(&p.b, 1), -EINVAL); /* all of the peek is taken */
 	CHECK_EQ(sb_circuit_peek(&p.b, iov, &n, SB_NONBLOCK, &forever), -EAGAIN);
 	pair_close(&p);
 }
