@@ -26,15 +26,12 @@ typedef unsigned (*run_fn)(const struct run_spec *spec, double *batch_ns, unsign
 
 unsigned run_tcp(const struct run_spec *spec, double *batch_ns, unsigned max_batches);
 unsigned run_circuit(const struct run_spec *spec, double *batch_ns, unsigned max_batches);
-double probe_placement_ns(void);
 
-uint64_t now_ns(void);
-_Noreturn void die(const char *what);
-_Noreturn void diex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Clock, errors, reap(), quantiles and the placement probe. */
+#include "bench_common.h"
 
 /* The server side runs in a child; ready_fd is written once it accepts. */
 pid_t start_server(void (*serve)(const struct run_spec *spec, int ready_fd), const struct run_spec *spec);
 void wait_ready(int fd);
-void reap(pid_t pid);
 
 #endif

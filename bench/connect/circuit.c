@@ -27,7 +27,7 @@ static void closed_notice(int control, uint64_t circuit, uint64_t sent, uint64_t
 	unsigned char buf[SB_PROTO_MAX_MESSAGE_SIZE];
 	size_t len;
 	if (sb_proto_encode(&m, buf, sizeof buf, &len) != SB_PROTO_OK)
-		diex("cannot encode closed");
+		dief("cannot encode closed");
 	control_send(control, buf, len, NULL, 0);
 }
 
@@ -51,16 +51,16 @@ static void serve(const struct run_spec *spec, int ready_fd)
 	for (unsigned i = 0; i < total; i++) {
 		struct sb_proto_msg in;
 		if (control_recv(port, SB_PROTO_ROUTE_PORT, &in, fds) != 2 || in.type != SB_PROTO_MSG_INCOMING)
-			diex("server: expected incoming with two fds");
+			dief("server: expected incoming with two fds");
 		struct sb_circuit c;
 		int rc = sb_circuit_attach(&c, fds[0], fds[1], SB_ROLE_ACCEPTOR);
 		if (rc < 0)
-			diex("server: attach: %d", rc);
+			dief("server: attach: %d", rc);
 		close(fds[0]);
 		char b;
 		struct iovec iov = { &b, 1 };
 		if (sb_circuit_recv(&c, &iov, 1, 0, NULL) != 1)
-			diex("server: first byte");
+			dief("server: first byte");
 		sb_circuit_close(&c);
 		sb_circuit_detach(&c);
 		close(fds[1]);
@@ -88,16 +88,16 @@ static void one_connection(int control, const struct run_spec *spec, uint32_t re
 	struct sb_circuit c;
 	int rc = sb_circuit_attach(&c, fds[0], fds[1], SB_ROLE_CONNECTOR);
 	if (rc < 0)
-		diex("client: attach: %d", rc);
+		dief("client: attach: %d", rc);
 	close(fds[0]);
 	t[2] = now_ns();
 	char b = 'x';
 	struct iovec iov = { &b, 1 };
 	if (sb_circuit_send(&c, &iov, 1, 0, NULL) != 1)
-		diex("client: send");
+		dief("client: send");
 	t[3] = now_ns();
 	if (sb_circuit_recv(&c, &iov, 1, 0, NULL) != 0)
-		diex("client: expected EOF");
+		dief("client: expected EOF");
 	t[4] = now_ns();
 	sb_circuit_close(&c);
 	sb_circuit_detach(&c);
@@ -158,7 +158,7 @@ unsigned run_circuit(const struct run_spec *spec, double *batch_ns, unsigned max
 		done += k;
 	}
 	close(control);
-	reap(server);
+	reap(server, "the server child");
 	if (phases) {
 		print_phases(phases, spec->iterations);
 		free(phases);

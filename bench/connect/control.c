@@ -12,7 +12,7 @@ int control_open(const char *path, const char *program)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof sa.sun_path)
-		diex("socket path too long: %s", path);
+		dief("socket path too long: %s", path);
 	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
@@ -58,7 +58,7 @@ int control_recv(int fd, enum sb_proto_route route, struct sb_proto_msg *out, in
 	if (n < 0)
 		die("receive from the operator");
 	if (n == 0)
-		diex("the operator closed the connection");
+		dief("the operator closed the connection");
 	int nfds = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
@@ -67,7 +67,7 @@ int control_recv(int fd, enum sb_proto_route route, struct sb_proto_msg *out, in
 	}
 	struct sb_proto_fault fault;
 	if (sb_proto_decode(buf, (size_t)n, route, out, &fault) != SB_PROTO_OK)
-		diex("undecodable message from the operator: %s at %u", sb_proto_status_name(fault.status), fault.offset);
+		dief("undecodable message from the operator: %s at %u", sb_proto_status_name(fault.status), fault.offset);
 	return nfds;
 }
 
@@ -76,13 +76,13 @@ void control_call(int fd, const struct sb_proto_msg *req, enum sb_proto_type wan
 	unsigned char buf[SB_PROTO_MAX_MESSAGE_SIZE];
 	size_t len;
 	if (sb_proto_encode(req, buf, sizeof buf, &len) != SB_PROTO_OK)
-		diex("cannot encode a request");
+		dief("cannot encode a request");
 	control_send(fd, buf, len, NULL, 0);
 	control_recv(fd, SB_PROTO_ROUTE_OPERATOR_TO_SHIM, reply, fds);
 	if (reply->type == SB_PROTO_MSG_ERROR)
-		diex("the operator refused: %s (errno %d)", reply->as.error.message, reply->as.error.errnum);
+		dief("the operator refused: %s (errno %d)", reply->as.error.message, reply->as.error.errnum);
 	if (reply->type != want)
-		diex("unexpected reply type %d", (int)reply->type);
+		dief("unexpected reply type %d", (int)reply->type);
 }
 
 struct sb_proto_addr inet_loopback(uint16_t port)

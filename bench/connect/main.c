@@ -24,16 +24,16 @@ static unsigned number(const char *s, const char *what)
 	char *end;
 	unsigned long v = strtoul(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || v == 0 || v > 10000000)
-		diex("%s: not a positive number: %s", what, s);
+		dief("%s: not a positive number: %s", what, s);
 	return (unsigned)v;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		diex("usage: sb-bench-connect tcp|circuit|probe [options]");
+		dief("usage: sb-bench-connect tcp|circuit|probe [options]");
 	if (strcmp(argv[1], "probe") == 0) {
-		printf("probe_ns=%.1f\n", probe_placement_ns());
+		printf("probe_ns=%.1f\n", probe_placement());
 		return 0;
 	}
 	struct run_spec spec = { .iterations = 2000, .batch = 100, .warmup = 200, .port = 7070 };
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--socket") == 0)
 			spec.socket_path = v, i++;
 		else
-			diex("unknown option %s", argv[i]);
+			dief("unknown option %s", argv[i]);
 	}
 	run_fn run;
 	if (strcmp(argv[1], "tcp") == 0)
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "circuit") == 0 && spec.socket_path)
 		run = run_circuit;
 	else
-		diex("usage: sb-bench-connect tcp|circuit --socket PATH [options]");
+		dief("usage: sb-bench-connect tcp|circuit --socket PATH [options]");
 	unsigned max = (spec.iterations + spec.batch - 1) / spec.batch;
 	double *batch = calloc(max, sizeof *batch);
 	if (!batch)

@@ -66,6 +66,6 @@ unsigned run_tcp(const struct run_spec *spec, double *batch_ns, unsigned max_bat
 		batch_ns[n] = (double)(now_ns() - t0) / k;
 		done += k;
 	}
-	reap(server);
+	reap(server, "the server child");
 	return n;
 }

@@ -1,4 +1,4 @@
-/* Timing, errors and the server child's life cycle. */
+/* The server child's life cycle (the rest is bench/common). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,30 +11,6 @@
 #include <unistd.h>
 
 #include "bench.h"
-
-uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-void die(const char *what)
-{
-	fprintf(stderr, "sb-bench-connect: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-void diex(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("sb-bench-connect: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
 
 pid_t start_server(void (*serve)(const struct run_spec *spec, int ready_fd), const struct run_spec *spec)
 {
@@ -60,14 +36,6 @@ void wait_ready(int fd)
 {
 	char c;
 	if (read(fd, &c, 1) != 1)
-		diex("the server child did not start");
+		dief("the server child did not start");
 }
 
-void reap(pid_t pid)
-{
-	int st;
-	if (waitpid(pid, &st, 0) < 0)
-		die("waitpid");
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		diex("the server child failed (status %d)", st);
-}

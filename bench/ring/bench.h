@@ -22,12 +22,10 @@ void payload_fill(void *p, size_t len, uint64_t off);
 /* Returns 0 when the bytes are what the sender wrote, nonzero otherwise. */
 uint64_t payload_check(const void *p, size_t len, uint64_t off);
 
+/* ---- bench/common: clock, errors, process pairs, quantiles, the placement probe ---- */
+#include "bench_common.h"
+
 /* ---- util.c ---- */
-uint64_t now_ns(void);
-void die(const char *what) __attribute__((noreturn));
-void dief(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-/* Anonymous shared memory that survives fork (results, probe lines). */
-void *shared_alloc(size_t len);
 /* What a process has used so far: CPU time and context switches. */
 struct usage {
 	uint64_t user_ns, sys_ns;
@@ -36,17 +34,6 @@ struct usage {
 void usage_now(struct usage *u);
 /* b - a */
 struct usage usage_diff(const struct usage *b, const struct usage *a);
-/* 1-based fork helper: runs fn(arg) in a child that then _exit()s with its return value. */
-pid_t spawn(int (*fn)(void *), void *arg);
-/* Waits for pid; dies unless it exited 0. */
-void reap(pid_t pid, const char *who);
-/* Sorts v (n entries) and returns the q-quantile (0..1), nearest rank. */
-double quantile(double *v, size_t n, double q);
-
-/* ---- probe.c: the placement probe ----
- * A spinning cache-line ping-pong between two processes; returns the median
- * round trip in ns. */
-double probe_placement(void);
 
 /* ---- transports ----
  * A connected pair of fds made in the parent; after fork each side keeps one.

@@ -1,49 +1,7 @@
-/* Small helpers: clocks, CPU time, shared memory, processes, quantiles. */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
+/* CPU time and context switches of this process (the rest is bench/common). */
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "bench.h"
-
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void die(const char *what)
-{
-	fprintf(stderr, "sb-bench-ring: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-void dief(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("sb-bench-ring: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-void *shared_alloc(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		die("mmap");
-	memset(p, 0, len);
-	return p;
-}
 
 void usage_now(struct usage *u)
 {
@@ -58,44 +16,4 @@ void usage_now(struct usage *u)
 struct usage usage_diff(const struct usage *b, const struct usage *a)
 {
 	return (struct usage){ b->user_ns - a->user_ns, b->sys_ns - a->sys_ns, b->vcsw - a->vcsw, b->ivcsw - a->ivcsw };
-}
-
-pid_t spawn(int (*fn)(void *), void *arg)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0)
-		_exit(fn(arg));
-	return pid;
-}
-
-void reap(pid_t pid, const char *who)
-{
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			die("waitpid");
-	if (WIFSIGNALED(st))
-		dief("%s died of signal %d", who, WTERMSIG(st));
-	if (WEXITSTATUS(st) != 0)
-		dief("%s failed (exit %d)", who, WEXITSTATUS(st));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-double quantile(double *v, size_t n, double q)
-{
-	if (n == 0)
-		return 0;
-	qsort(v, n, sizeof *v, cmp_double);
-	size_t i = (size_t)(q * (double)n);
-	if (i >= n)
-		i = n - 1;
-	return v[i];
 }

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import type { Geometry } from '../../build/gen/ts/protocol.ts';
 import { NATIVE_ADDON } from './paths.ts';
 
 export interface AcceptedPeer {
@@ -37,14 +38,7 @@ export interface GrantRequest {
   readonly stream: boolean;
   readonly circuit: bigint;
   readonly requestId: number;
-  readonly geometry: {
-    readonly layout: number;
-    readonly memfdBytes: bigint;
-    readonly ringAOffset: bigint;
-    readonly ringABytes: number;
-    readonly ringBOffset: bigint;
-    readonly ringBBytes: number;
-  };
+  readonly geometry: Geometry;
   readonly connectorLocal: WireAddress;
   readonly connectorPeer: WireAddress;
   readonly acceptorLocal: WireAddress;
@@ -57,14 +51,8 @@ export interface GrantResult {
   readonly replyErrno: number;
 }
 
-export interface Geometry {
-  readonly layout: number;
-  readonly memfdBytes: bigint;
-  readonly ringAOffset: bigint;
-  readonly ringABytes: number;
-  readonly ringBOffset: bigint;
-  readonly ringBBytes: number;
-}
+/** The circuit's geometry, as the wire protocol carries it. */
+export type { Geometry } from '../../build/gen/ts/protocol.ts';
 
 /** A circuit made ahead of time: JavaScript owns its three fds. */
 export interface NativeFreshCircuit {

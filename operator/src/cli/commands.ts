@@ -53,7 +53,14 @@ interface CircuitRow {
   age_ms: number;
   connector: { tenant: string; address: string; pid: number };
   acceptor: { tenant: string; address: string; pid: number };
-  bytes: { connector_to_acceptor: string; acceptor_to_connector: string } | null;
+  bytes: EachWay | null;
+  datagrams: EachWay | null;
+}
+
+/** A counter in each direction, as `circuits --json` carries it (bigints as strings). */
+interface EachWay {
+  connector_to_acceptor: string;
+  acceptor_to_connector: string;
 }
 
 export async function circuits(runtimeDir: string, json: boolean): Promise<number> {

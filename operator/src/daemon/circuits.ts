@@ -16,7 +16,7 @@
 import type { Geometry, SocketType } from '../../../build/gen/ts/protocol.ts';
 import type { Logger } from '../log.ts';
 import type { InetAddress } from '../net/address.ts';
-import { native } from '../native.ts';
+import { native, type NativeFreshCircuit } from '../native.ts';
 import type { FastPath } from './fastpath.ts';
 import type { PortUser } from './reservations.ts';
 
@@ -47,14 +47,7 @@ function portKey(type: SocketType, port: number): number {
 }
 
 /** A circuit made ahead of time: its memfd and its two ends, not handed out yet. */
-export interface FreshCircuit {
-  readonly memfd: number;
-  readonly geometry: Geometry;
-  readonly connectorFd: number;
-  readonly acceptorFd: number;
-  readonly connectorCookie: bigint;
-  readonly acceptorCookie: bigint;
-}
+export type FreshCircuit = NativeFreshCircuit;
 
 /** Closes a fresh circuit that was never handed out. */
 export function discard(f: FreshCircuit): void {

@@ -32,28 +32,9 @@ ssize_t sb_circuit_send_dgram(struct sb_circuit *c, const struct iovec *iov, int
 	if (rc < 0)
 		return rc;
 	uint64_t record = sb_dgram_record_size(total);
-	bool have_deadline = false;
-	int64_t deadline = -1;
-	while (sb_ring_writable(r) < record) {
-		if (sb_ring_refresh_cons(r, true) < 0)
-			return sb_circuit_fail(c, EPROTO);
-		if (sb_ring_writable(r) >= record)
-			break;
-		if (flags & SB_NONBLOCK) {
-			rc = !(flags & SB_NOPROBE) && sb_circuit_check_peer_gone(c) ? sb_tx_state(c) : 0;
-			return rc < 0 ? rc : -EAGAIN;
-		}
-		if (!have_deadline) {
-			deadline = sb_deadline(w);
-			have_deadline = true;
-		}
-		rc = sb_wait(c, SB_WAIT_ROOM, record, w, deadline);
-		int state = sb_tx_state(c);
-		if (state < 0)
-			return state;
-		if (rc < 0)
-			return rc;
-	}
+	rc = sb_wait_room(c, record, flags, w);
+	if (rc < 0)
+		return rc;
 	struct sb_dgram_hdr h = { .len = (uint32_t)total, .addr_len = (uint16_t)srclen };
 	if (srclen > 0)
 		memcpy(h.addr, src, srclen);

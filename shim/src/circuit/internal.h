@@ -102,6 +102,14 @@ bool sb_spin_for(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need);
 
 int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const struct sb_wait *w, int64_t deadline_ns);
 
+/*
+ * Until at least `need` bytes of the send ring are free: 0, or -errno
+ * (-EAGAIN with SB_NONBLOCK, the send side's state, the wait's -ETIMEDOUT or
+ * -EINTR, EPROTO for a corrupt consumer index).  For callers that take their
+ * room in one piece (a datagram record, a zero-copy reservation).
+ */
+int sb_wait_room(struct sb_circuit *c, uint64_t need, unsigned flags, const struct sb_wait *w);
+
 /* The deadline of a call that may wait: now + w->timeout_ns, or -1 (forever, also when w is NULL). */
 int64_t sb_deadline(const struct sb_wait *w);
 

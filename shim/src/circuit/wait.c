@@ -401,3 +401,32 @@ int sb_wait(struct sb_circuit *c, enum sb_wait_dir dir, uint64_t need, const str
 		}
 	}
 }
+
+int sb_wait_room(struct sb_circuit *c, uint64_t need, unsigned flags, const struct sb_wait *w)
+{
+	struct sb_ring_end *r = &c->tx;
+	bool records = sb_circuit_records(c);
+	bool have_deadline = false;
+	int64_t deadline = -1;
+	while (sb_ring_writable(r) < need) {
+		if (sb_ring_refresh_cons(r, records) < 0)
+			return sb_circuit_fail(c, EPROTO);
+		if (sb_ring_writable(r) >= need)
+			break;
+		if (flags & SB_NONBLOCK) {
+			int rc = !(flags & SB_NOPROBE) && sb_circuit_check_peer_gone(c) ? sb_tx_state(c) : 0;
+			return rc < 0 ? rc : -EAGAIN;
+		}
+		if (!have_deadline) {
+			deadline = sb_deadline(w);
+			have_deadline = true;
+		}
+		int rc = sb_wait(c, SB_WAIT_ROOM, need, w, deadline);
+		int state = sb_tx_state(c);
+		if (state < 0)
+			return state;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}

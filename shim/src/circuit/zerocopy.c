@@ -24,28 +24,9 @@ ssize_t sb_circuit_reserve(struct sb_circuit *c, size_t min, struct iovec iov[2]
 	int rc = sb_tx_state(c);
 	if (rc < 0)
 		return rc;
-	bool have_deadline = false;
-	int64_t deadline = -1;
-	while (sb_ring_writable(r) < min) {
-		if (sb_ring_refresh_cons(r, false) < 0)
-			return sb_circuit_fail(c, EPROTO);
-		if (sb_ring_writable(r) >= min)
-			break;
-		if (flags & SB_NONBLOCK) {
-			rc = !(flags & SB_NOPROBE) && sb_circuit_check_peer_gone(c) ? sb_tx_state(c) : 0;
-			return rc < 0 ? rc : -EAGAIN;
-		}
-		if (!have_deadline) {
-			deadline = sb_deadline(w);
-			have_deadline = true;
-		}
-		rc = sb_wait(c, SB_WAIT_ROOM, min, w, deadline);
-		int state = sb_tx_state(c);
-		if (state < 0)
-			return state;
-		if (rc < 0)
-			return rc;
-	}
+	rc = sb_wait_room(c, min, flags, w);
+	if (rc < 0)
+		return rc;
 	/* All that is free, not just min, re-reading the consumer's index (a line the
 	 * peer writes) only when what we know of is under half the ring. */
 	if (sb_ring_writable(r) < r->size / 2 && sb_ring_refresh_cons(r, false) < 0)

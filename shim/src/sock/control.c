@@ -50,38 +50,62 @@ static void sb_close_fds(const int *fds, unsigned n)
 			libc_close(fds[i]);
 }
 
-/* One datagram from the operator, with its fds; -errno on failure (EINTR included). */
-static int sb_control_receive(struct sb_control_reply *r)
+void sb_each_right(const struct msghdr *m, void (*fn)(int fd, void *ctx), void *ctx)
 {
-	unsigned char buf[SB_PROTO_MAX_MESSAGE_SIZE];
+	if (m == NULL || m->msg_control == NULL)
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+			fn(fd, ctx);
+		}
+	}
+}
+
+/* Keeps a received fd in the reply, or closes it when there are more than a message can carry. */
+static void sb_keep_right(int fd, void *ctx)
+{
+	struct sb_control_reply *r = ctx;
+	if (r->nfds < SB_PROTO_MAX_FDS)
+		r->fds[r->nfds++] = fd;
+	else
+		libc_close(fd);
+}
+
+ssize_t sb_control_recvmsg(int fd, int flags, unsigned char *buf, size_t cap, struct sb_control_reply *r,
+			   bool *truncated)
+{
 	union {
 		struct cmsghdr align;
 		char bytes[CMSG_SPACE(SB_PROTO_MAX_FDS * sizeof(int))];
 	} control;
-	struct iovec iov = { buf, sizeof buf };
+	struct iovec iov = { buf, cap };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
 			     .msg_controllen = sizeof control.bytes };
-	ssize_t n = libc_recvmsg(sb_control_fd, &mh, MSG_CMSG_CLOEXEC);
+	r->nfds = 0;
+	ssize_t n = libc_recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
+	sb_each_right(&mh, sb_keep_right, r);
+	*truncated = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	return n;
+}
+
+/* One datagram from the operator, with its fds; -errno on failure (EINTR included). */
+static int sb_control_receive(struct sb_control_reply *r)
+{
+	unsigned char buf[SB_PROTO_MAX_MESSAGE_SIZE];
+	bool truncated = false;
+	ssize_t n = sb_control_recvmsg(sb_control_fd, 0, buf, sizeof buf, r, &truncated);
+	if (n < 0)
+		return (int)n;
 	if (n == 0)
 		return -ECONNREFUSED; /* the operator went away */
-	r->nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-			if (r->nfds < SB_PROTO_MAX_FDS)
-				r->fds[r->nfds++] = fd;
-			else
-				libc_close(fd);
-		}
-	}
 	struct sb_proto_fault fault;
-	bool truncated = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
 	if (truncated || sb_proto_decode(buf, (size_t)n, SB_PROTO_ROUTE_OPERATOR_TO_SHIM, &r->msg, &fault) != SB_PROTO_OK ||
 	    sb_proto_info_of(r->msg.type)->fds != r->nfds) {
 		sb_close_fds(r->fds, r->nfds);

@@ -13,6 +13,8 @@
 #define SB_SOCK_CONTROL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "sb_protocol.h"
 
@@ -38,6 +40,18 @@ int sb_control_request(const struct sb_proto_msg *req, const int *fds, unsigned 
 
 /* Sends a notice (no reply); failures are ignored (notices are for accounting). */
 void sb_control_notice(const struct sb_proto_msg *notice);
+
+/*
+ * One message from an operator socket (the session, or a listener's port
+ * fd), its SCM_RIGHTS fds (close-on-exec) into r->fds: the byte count, or
+ * -errno.  *truncated: the message or its fds did not fit.
+ */
+ssize_t sb_control_recvmsg(int fd, int flags, unsigned char *buf, size_t cap, struct sb_control_reply *r,
+			   bool *truncated);
+
+/* Calls fn(fd, ctx) for every fd the SCM_RIGHTS messages of m carry. */
+struct msghdr;
+void sb_each_right(const struct msghdr *m, void (*fn)(int fd, void *ctx), void *ctx);
 
 /* Closes the reply's fds (after an error, or when the caller does not want them). */
 void sb_control_drop_fds(struct sb_control_reply *reply);

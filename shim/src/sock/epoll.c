@@ -325,6 +325,8 @@ int sb_epoll_ctl_socket(int epfd, int op, int fd, struct epoll_event *event)
 
 bool sb_epoll_knows_sockets(int epfd)
 {
+	if (!sb_epoll_is_epfd(epfd))
+		return false; /* poll() asks this of every fd: most are not epoll instances at all */
 	struct sb_ep *ep = sb_ep_find(epfd);
 	return ep != NULL && ep->n > 0;
 }
@@ -609,10 +611,13 @@ int sb_epoll_wait_sockets(int epfd, struct epoll_event *events, int max, int64_t
 
 void sb_epoll_fd_closing(int fd)
 {
-	if (fd >= 0 && fd < SB_EPFD_MAX)
+	bool epfd = sb_epoll_is_epfd(fd);
+	if (epfd)
 		atomic_fetch_and(&sb_is_epfd[fd / 8], (uint8_t)~(1u << (fd % 8)));
 	if (atomic_load_explicit(&sb_eps_count, memory_order_relaxed) == 0)
 		return;
+	if (!epfd && sb_sock_get(fd) == NULL)
+		return; /* neither an epoll instance nor one of our sockets: no interest list has it (every close() comes here) */
 	pthread_mutex_lock(&sb_eps_lock);
 	for (struct sb_ep **p = &sb_eps; *p != NULL;) {
 		struct sb_ep *ep = *p;

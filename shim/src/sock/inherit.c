@@ -257,32 +257,17 @@ __attribute__((constructor)) static void sb_inherit_init(void)
 
 /* ---- SCM_RIGHTS ---- */
 
-/* Calls fn for every fd an SCM_RIGHTS message carries. */
-static void sb_each_right(const struct msghdr *m, void (*fn)(int fd))
+static void sb_sent_right(int fd, void *ctx)
 {
-	if (m == NULL || m->msg_control == NULL)
-		return;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-			fn(fd);
-		}
-	}
-}
-
-static void sb_sent_right(int fd)
-{
+	(void)ctx;
 	struct sb_sock *s = sb_sock_get(fd);
 	if (s != NULL)
 		s->shared = true;
 }
 
-static void sb_received_right(int fd)
+static void sb_received_right(int fd, void *ctx)
 {
+	(void)ctx;
 	int domain = 0;
 	socklen_t len = sizeof domain;
 	/* Endpoints and port fds are Unix sockets: nothing else costs a question. */
@@ -292,11 +277,11 @@ static void sb_received_right(int fd)
 
 void sb_inherit_sent_rights(const struct msghdr *m)
 {
-	sb_each_right(m, sb_sent_right);
+	sb_each_right(m, sb_sent_right, NULL);
 }
 
 void sb_inherit_received_rights(const struct msghdr *m)
 {
 	if (sb_control_enabled())
-		sb_each_right(m, sb_received_right);
+		sb_each_right(m, sb_received_right, NULL);
 }

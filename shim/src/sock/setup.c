@@ -232,31 +232,11 @@ static int sb_wait_readable(int fd, int64_t timeout_ns)
 static int sb_take_incoming(int fd, struct sb_control_reply *r)
 {
 	unsigned char buf[SB_PROTO_MAX_MESSAGE_SIZE];
-	union {
-		struct cmsghdr align;
-		char bytes[CMSG_SPACE(SB_PROTO_MAX_FDS * sizeof(int))];
-	} control;
-	struct iovec iov = { buf, sizeof buf };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
-			     .msg_controllen = sizeof control.bytes };
-	ssize_t n = libc_recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	bool truncated = false;
+	ssize_t n = sb_control_recvmsg(fd, MSG_DONTWAIT, buf, sizeof buf, r, &truncated);
 	if (n < 0)
-		return errno == EAGAIN ? 0 : -errno;
-	r->nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int got;
-			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-			if (r->nfds < SB_PROTO_MAX_FDS)
-				r->fds[r->nfds++] = got;
-			else
-				libc_close(got);
-		}
-	}
-	if (n == 0 || sb_proto_decode(buf, (size_t)n, SB_PROTO_ROUTE_PORT, &r->msg, NULL) != SB_PROTO_OK ||
+		return n == -EAGAIN ? 0 : (int)n;
+	if (n == 0 || truncated || sb_proto_decode(buf, (size_t)n, SB_PROTO_ROUTE_PORT, &r->msg, NULL) != SB_PROTO_OK ||
 	    r->msg.type != SB_PROTO_MSG_INCOMING || r->nfds != SB_PROTO_INCOMING_FDS ||
 	    r->msg.as.incoming.socket_type != SB_PROTO_SOCKET_TYPE_STREAM) {
 		sb_control_drop_fds(r);

@@ -10,7 +10,7 @@
  */
 #include <stdatomic.h>
 
-#include "bench.h"
+#include "bench_common.h"
 
 #define ROUNDS 1000
 #define BATCHES 60
