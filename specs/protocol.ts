@@ -195,12 +195,30 @@ export const protocol = defineProtocol({
       route: 'shim-to-operator',
       doc:
         'The reservation accepts connections (streams) or circuits from new peers (datagrams): from now on ' +
-        'the operator writes `incoming` to its port fd.',
-      replies: ['ok'],
+        'the operator writes `incoming` to its port fd.  A datagram reservation is answered with its mailbox.',
+      replies: ['ok', 'mailbox_reply'],
       fields: [
         { name: 'reservation', type: 'u64', doc: 'From bind_reply.' },
         { name: 'backlog', type: 'u32', doc: 'Pending connections allowed, already clamped to somaxconn by the shim.' },
       ],
+    },
+    {
+      name: 'mailbox_reply',
+      code: 21,
+      route: 'operator-to-shim',
+      doc:
+        'A datagram reservation receives circuits from new peers: its mailbox counts the `incoming` messages ' +
+        'written to its port fd, so that a receiver learns of a new peer without a system call (and delivers ' +
+        'datagrams in the order they were sent across peers).',
+      fds: [
+        {
+          name: 'mailbox',
+          doc:
+            'A sealed memfd of one page; its first 8 bytes are a counter the operator raises after each ' +
+            '`incoming` and before answering the connect that caused it.  The shim maps it read-only.',
+        },
+      ],
+      fields: [],
     },
     {
       name: 'unlisten',

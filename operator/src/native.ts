@@ -43,6 +43,9 @@ export interface GrantRequest {
   readonly connectorPeer: WireAddress;
   readonly acceptorLocal: WireAddress;
   readonly acceptorPeer: WireAddress;
+  /** A datagram listener's mailbox and the count to write into it once `incoming` is queued. */
+  readonly mailboxFd?: number;
+  readonly mailboxCount?: bigint;
 }
 
 export interface GrantResult {
@@ -168,6 +171,8 @@ export interface Native {
   memfdRead(fd: number, offset: number, length: number): Buffer;
   memfdWrite(fd: number, offset: number, bytes: Uint8Array): number;
   memfdSeals(fd: number): number;
+  /** A sealed one-page memfd: a datagram reservation's mailbox (protocol: mailbox_reply). */
+  createMailbox(): number;
   /** A connect JavaScript decided (operator/native/src/grant.cc). */
   grantCircuit(g: GrantRequest): GrantResult;
   /** The connect fast path and the circuit pool (operator/native/src/fastpath.cc). */

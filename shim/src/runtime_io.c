@@ -2,9 +2,10 @@
  * Runtime entry points for I/O: send and receive in all their forms, read/write, sendfile, splice.
  *
  * Each sb_<name>() is what the exported <name>() (generated, build/gen/c/sb_interpose.c)
- * calls.  On the shim's sockets (sock/) every form comes down to
- * sb_sock_sendv/sb_sock_recvv over the circuit; every other fd passes straight
- * through to glibc (libc_<name>()).  Prototypes come from the generated sb_libc.h.
+ * calls.  On the shim's stream sockets (sock/) every form comes down to
+ * sb_sock_sendv/sb_sock_recvv over the circuit, on its datagram sockets (udp/)
+ * to sb_udp_sendmsg/sb_udp_recvmsg; every other fd passes straight through to
+ * glibc (libc_<name>()).  Prototypes come from the generated sb_libc.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,28 @@
 #include "sock/inherit.h"
 #include "sock/data.h"
 #include "sock/result.h"
+#include "udp/udp.h"
+
+/* The datagram forms: every send and receive of a UDP socket is one sendmsg/recvmsg. */
+static ssize_t sb_dgram_send(struct sb_sock *s, int fd, const struct iovec *iov, size_t n, const struct sockaddr *to,
+			     socklen_t tolen, int flags)
+{
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = to != NULL ? tolen : 0, .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	return sb_udp_sendmsg(s, fd, &m, flags);
+}
+
+static ssize_t sb_dgram_recv(struct sb_sock *s, int fd, const struct iovec *iov, size_t n, struct sockaddr *from,
+			     socklen_t *fromlen, int flags)
+{
+	struct msghdr m = { .msg_name = from, .msg_namelen = from != NULL && fromlen != NULL ? *fromlen : 0,
+			    .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	if ((int)m.msg_namelen < 0)
+		return -EINVAL;
+	ssize_t rc = sb_udp_recvmsg(s, fd, &m, flags);
+	if (rc >= 0 && from != NULL && fromlen != NULL)
+		*fromlen = m.msg_namelen;
+	return rc;
+}
 
 ssize_t sb_send(int fd, const void *buf, size_t n, int flags)
 {
@@ -24,6 +47,8 @@ ssize_t sb_send(int fd, const void *buf, size_t n, int flags)
 	if (s == NULL)
 		return libc_send(fd, buf, n, flags);
 	struct iovec v = { (void *)buf, n };
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_send(s, fd, &v, 1, NULL, 0, flags));
 	return sb_result(sb_sock_sendv(s, &v, 1, flags));
 }
 
@@ -32,8 +57,10 @@ ssize_t sb_sendto(int fd, const void *buf, size_t n, int flags, const struct soc
 	struct sb_sock *s = sb_sock_get(fd);
 	if (s == NULL)
 		return libc_sendto(fd, buf, n, flags, addr, addr_len);
-	/* A stream socket ignores the destination (tcp_sendmsg). */
 	struct iovec v = { (void *)buf, n };
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_send(s, fd, &v, 1, addr, addr_len, flags));
+	/* A stream socket ignores the destination (tcp_sendmsg). */
 	return sb_result(sb_sock_sendv(s, &v, 1, flags));
 }
 
@@ -50,6 +77,8 @@ ssize_t sb_sendmsg(int fd, const struct msghdr *message, int flags)
 		return sb_result(-EFAULT);
 	if (message->msg_iovlen > IOV_MAX)
 		return sb_result(-EMSGSIZE);
+	if (s->udp != NULL)
+		return sb_result(sb_udp_sendmsg(s, fd, message, flags));
 	return sb_result(sb_sock_sendv(s, message->msg_iov, (int)message->msg_iovlen, flags));
 }
 
@@ -63,7 +92,7 @@ int sb_sendmmsg(int fd, struct mmsghdr *vmessages, unsigned int vlen, int flags)
 	unsigned i = 0;
 	for (; i < vlen; i++) {
 		const struct msghdr *m = &vmessages[i].msg_hdr;
-		ssize_t n = sb_sock_sendv(s, m->msg_iov, (int)m->msg_iovlen, flags);
+		ssize_t n = s->udp != NULL ? sb_udp_sendmsg(s, fd, m, flags) : sb_sock_sendv(s, m->msg_iov, (int)m->msg_iovlen, flags);
 		if (n < 0) {
 			/* Like __sys_sendmmsg: the count if any went, else the error. */
 			if (i == 0)
@@ -81,6 +110,8 @@ ssize_t sb_recv(int fd, void *buf, size_t n, int flags)
 	if (s == NULL)
 		return libc_recv(fd, buf, n, flags);
 	struct iovec v = { buf, n };
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_recv(s, fd, &v, 1, NULL, NULL, flags));
 	return sb_result(sb_sock_recvv(s, &v, 1, flags, NULL));
 }
 
@@ -90,6 +121,8 @@ ssize_t sb_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *add
 	if (s == NULL)
 		return libc_recvfrom(fd, buf, n, flags, addr, addr_len);
 	struct iovec v = { buf, n };
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_recv(s, fd, &v, 1, addr, addr_len, flags));
 	ssize_t rc = sb_sock_recvv(s, &v, 1, flags, NULL);
 	if (rc >= 0 && addr_len != NULL)
 		*addr_len = 0; /* a connected stream has no per-message source (tcp_recvmsg leaves msg_namelen 0) */
@@ -107,6 +140,8 @@ ssize_t sb_recvmsg(int fd, struct msghdr *message, int flags)
 	}
 	if (message == NULL)
 		return sb_result(-EFAULT);
+	if (s->udp != NULL)
+		return sb_result(sb_udp_recvmsg(s, fd, message, flags));
 	int mflags = 0;
 	ssize_t rc = sb_sock_recvv(s, message->msg_iov, (int)message->msg_iovlen, flags, &mflags);
 	if (rc >= 0) {
@@ -128,6 +163,16 @@ int sb_recvmmsg(int fd, struct mmsghdr *vmessages, unsigned int vlen, int flags,
 		int mflags = 0;
 		/* After the first message, only what is already there (MSG_WAITFORONE semantics are the default's spirit). */
 		int f = i == 0 ? flags & ~MSG_WAITFORONE : flags | ((flags & MSG_WAITFORONE) ? MSG_DONTWAIT : 0);
+		if (s->udp != NULL) {
+			ssize_t n = sb_udp_recvmsg(s, fd, m, f);
+			if (n < 0) {
+				if (i == 0)
+					return (int)sb_result(n);
+				break;
+			}
+			vmessages[i].msg_len = (unsigned)n;
+			continue; /* a zero-length datagram is a datagram: go on */
+		}
 		ssize_t n = sb_sock_recvv(s, m->msg_iov, (int)m->msg_iovlen, f, &mflags);
 		if (n < 0) {
 			if (i == 0)
@@ -150,6 +195,8 @@ ssize_t sb_read(int fd, void *buf, size_t nbytes)
 	if (s == NULL)
 		return libc_read(fd, buf, nbytes);
 	struct iovec v = { buf, nbytes };
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_recv(s, fd, &v, 1, NULL, NULL, 0));
 	return sb_result(sb_sock_recvv(s, &v, 1, 0, NULL));
 }
 
@@ -159,6 +206,8 @@ ssize_t sb_write(int fd, const void *buf, size_t n)
 	if (s == NULL)
 		return libc_write(fd, buf, n);
 	struct iovec v = { (void *)buf, n };
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_send(s, fd, &v, 1, NULL, 0, 0));
 	return sb_result(sb_sock_sendv(s, &v, 1, 0));
 }
 
@@ -169,6 +218,8 @@ ssize_t sb_readv(int fd, const struct iovec *iovec, int count)
 		return libc_readv(fd, iovec, count);
 	if (count < 0 || count > IOV_MAX)
 		return sb_result(-EINVAL);
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_recv(s, fd, iovec, (size_t)count, NULL, NULL, 0));
 	return sb_result(sb_sock_recvv(s, iovec, count, 0, NULL));
 }
 
@@ -179,6 +230,8 @@ ssize_t sb_writev(int fd, const struct iovec *iovec, int count)
 		return libc_writev(fd, iovec, count);
 	if (count < 0 || count > IOV_MAX)
 		return sb_result(-EINVAL);
+	if (s->udp != NULL)
+		return sb_result(sb_dgram_send(s, fd, iovec, (size_t)count, NULL, 0, 0));
 	return sb_result(sb_sock_sendv(s, iovec, count, 0));
 }
 
@@ -224,6 +277,8 @@ ssize_t sb_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	struct sb_sock *s = sb_sock_get(out_fd);
 	if (s == NULL)
 		return libc_sendfile(out_fd, in_fd, offset, count);
+	if (s->udp != NULL)
+		return sb_result(-EINVAL); /* not carried for datagram sockets (docs/compatibility.md) */
 	return sb_result(sb_copy_into(s, in_fd, offset, count));
 }
 
@@ -233,6 +288,8 @@ ssize_t sb_splice(int fdin, off64_t *offin, int fdout, off64_t *offout, size_t l
 	struct sb_sock *in = sb_sock_get(fdin);
 	if (out == NULL && in == NULL)
 		return libc_splice(fdin, offin, fdout, offout, len, flags);
+	if ((out != NULL && out->udp != NULL) || (in != NULL && in->udp != NULL))
+		return sb_result(-EINVAL); /* not carried for datagram sockets (docs/compatibility.md) */
 	if (out != NULL) {
 		if (offout != NULL)
 			return sb_result(-ESPIPE);

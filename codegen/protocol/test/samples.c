@@ -55,6 +55,9 @@ static bool fill(struct sb_proto_msg *m) {
   case SB_PROTO_MSG_OK:
     m->request_id = 0xffffffffu;
     return true;
+  case SB_PROTO_MSG_MAILBOX_REPLY:
+    m->request_id = 7;
+    return true;
   case SB_PROTO_MSG_ERROR:
     m->request_id = 0; /* the operator could not read the request */
     m->as.error.errnum = 4095;

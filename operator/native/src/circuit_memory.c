@@ -44,6 +44,8 @@ int sb_native_ring_counters(int memfd, uint64_t out[SB_NATIVE_RING_COUNTERS])
 		offsetof(struct sb_circuit_shared, ring[SB_RING_B].cons),
 		offsetof(struct sb_circuit_shared, ring[SB_RING_A].prod_records),
 		offsetof(struct sb_circuit_shared, ring[SB_RING_B].prod_records),
+		offsetof(struct sb_circuit_shared, ring[SB_RING_A].prod_dropped),
+		offsetof(struct sb_circuit_shared, ring[SB_RING_B].prod_dropped),
 	};
 	for (int i = 0; i < SB_NATIVE_RING_COUNTERS; i++) {
 		uint64_t v;

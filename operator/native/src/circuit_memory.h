@@ -29,9 +29,10 @@ struct sb_native_geometry {
 int sb_native_circuit_create(uint32_t mode, uint64_t ring_a, uint64_t ring_b, struct sb_native_geometry *out);
 
 /* The free-running counters: ring A prod, A cons, B prod, B cons (bytes),
- * then A and B datagrams published (datagram circuits).  Written by the
- * tenants, so only good for statistics.  0 or -errno. */
-#define SB_NATIVE_RING_COUNTERS 6
+ * then A and B datagrams published, then A and B datagrams dropped because the
+ * ring was full (datagram circuits).  Written by the tenants, so only good for
+ * statistics.  0 or -errno. */
+#define SB_NATIVE_RING_COUNTERS 8
 int sb_native_ring_counters(int memfd, uint64_t out[SB_NATIVE_RING_COUNTERS]);
 
 #ifdef __cplusplus

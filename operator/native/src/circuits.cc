@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
 
@@ -53,6 +54,21 @@ Napi::Value MemfdWrite(const Napi::CallbackInfo &info)
 	return Napi::Number::New(env, (double)n);
 }
 
+/* createMailbox() -> fd: a sealed one-page memfd of zeros, a datagram reservation's mailbox (protocol: mailbox_reply). */
+Napi::Value CreateMailbox(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = memfd_create("switchboard-mailbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		throw ErrnoError(env, errno, "memfd_create");
+	if (ftruncate(fd, 4096) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		int err = errno;
+		close(fd);
+		throw ErrnoError(env, err, "mailbox memfd");
+	}
+	return Napi::Number::New(env, fd);
+}
+
 Napi::Value MemfdSeals(const Napi::CallbackInfo &info)
 {
 	int seals = fcntl(FdArg(info, 0), F_GET_SEALS);
@@ -68,5 +84,6 @@ void InitCircuits(Napi::Env env, Napi::Object exports)
 	exports.Set("ringCounters", Napi::Function::New(env, RingCounters));
 	exports.Set("memfdRead", Napi::Function::New(env, MemfdRead));
 	exports.Set("memfdWrite", Napi::Function::New(env, MemfdWrite));
+	exports.Set("createMailbox", Napi::Function::New(env, CreateMailbox));
 	exports.Set("memfdSeals", Napi::Function::New(env, MemfdSeals));
 }

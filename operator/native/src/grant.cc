@@ -6,7 +6,8 @@
  * TypeScript one), then close the operator's copies of the ends.
  *
  *   grantCircuit({ listenerFd, sessionFd, memfd, connectorFd, acceptorFd, stream, circuit,
- *                  requestId, geometry, connectorLocal, connectorPeer, acceptorLocal, acceptorPeer })
+ *                  requestId, geometry, connectorLocal, connectorPeer, acceptorLocal, acceptorPeer,
+ *                  [mailboxFd, mailboxCount] })
  *     -> { incomingErrno, replyErrno }
  *
  * The circuit comes ready-made (FastPath.takeFresh), so nothing is created
@@ -52,6 +53,10 @@ Napi::Value GrantCircuit(const Napi::CallbackInfo &info)
 		m.connector_peer = WireAddress(env, o.Get("connectorPeer"));
 		m.acceptor_local = WireAddress(env, o.Get("acceptorLocal"));
 		m.acceptor_peer = WireAddress(env, o.Get("acceptorPeer"));
+		if (o.Has("mailboxFd") && o.Get("mailboxFd").IsNumber()) {
+			m.mailbox_fd = o.Get("mailboxFd").As<Napi::Number>().Int32Value();
+			m.mailbox_count = Big(o.Get("mailboxCount"));
+		}
 	} catch (...) {
 		close(ends[0]);
 		close(ends[1]);

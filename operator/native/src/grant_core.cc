@@ -23,8 +23,9 @@ int MakeFreshCircuit(uint32_t mode, FreshCircuit *out)
 	int memfd = sb_native_circuit_create(mode, 0, 0, &g);
 	if (memfd < 0)
 		return -memfd;
-	int type = mode == SB_PROTO_SOCKET_TYPE_STREAM ? SOCK_STREAM : SOCK_DGRAM;
-	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, out->ends) < 0) {
+	/* SOCK_STREAM for datagram circuits too: the endpoint's hang-up (POLLHUP) is
+	 * how a side learns that the other's last holder is gone (shim: attach.c). */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out->ends) < 0) {
 		int err = errno;
 		close(memfd);
 		return err;
@@ -150,6 +151,11 @@ int SendGrant(int listener_fd, int session_fd, const GrantMessages &m, int memfd
 	if (err != 0)
 		return err;
 	close(ends[1]);
+	/* The receiver learns from its mailbox that a new peer is queued, before
+	 * the connector can send its first datagram (protocol: mailbox_reply).
+	 * One aligned 8-byte pwrite: a reader sees the old or the new count. */
+	if (m.mailbox_fd >= 0)
+		(void)!pwrite(m.mailbox_fd, &m.mailbox_count, sizeof m.mailbox_count, 0);
 	*reply_err = SendWithFds(session_fd, reply_buf, reply_len, memfd, ends[0]);
 	close(ends[0]);
 	return 0;

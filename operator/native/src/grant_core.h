@@ -42,6 +42,9 @@ struct GrantMessages {
 	uint32_t request_id;
 	sb_proto_geometry geometry;
 	sb_proto_addr connector_local, connector_peer, acceptor_local, acceptor_peer;
+	/* A datagram listener's mailbox (-1: none) and the count to write into it once incoming is queued. */
+	int mailbox_fd = -1;
+	uint64_t mailbox_count = 0;
 };
 
 /*

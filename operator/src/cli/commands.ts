@@ -55,6 +55,7 @@ interface CircuitRow {
   acceptor: { tenant: string; address: string; pid: number };
   bytes: EachWay | null;
   datagrams: EachWay | null;
+  dropped: EachWay | null;
 }
 
 /** A counter in each direction, as `circuits --json` carries it (bigints as strings). */
@@ -76,9 +77,10 @@ export async function circuits(runtimeDir: string, json: boolean): Promise<numbe
     `${c.acceptor.tenant} ${c.acceptor.address}`,
     c.bytes ? `${c.bytes.connector_to_acceptor}/${c.bytes.acceptor_to_connector}` : '-',
     c.datagrams ? `${c.datagrams.connector_to_acceptor}/${c.datagrams.acceptor_to_connector}` : '-',
+    c.dropped ? `${c.dropped.connector_to_acceptor}/${c.dropped.acceptor_to_connector}` : '-',
     `${(c.age_ms / 1000).toFixed(1)}s`,
   ]);
-  const head = ['id', 'type', 'connector', 'acceptor', 'bytes c>a/a>c', 'datagrams', 'age'];
+  const head = ['id', 'type', 'connector', 'acceptor', 'bytes c>a/a>c', 'datagrams', 'dropped', 'age'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   process.stdout.write(`${[fmt(head), ...rows.map(fmt)].join('\n')}\n${list.length} circuits\n`);

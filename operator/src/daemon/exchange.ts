@@ -247,6 +247,7 @@ export class Exchange {
       operatorFd,
       shimCookie: native.socketCookie(shimFd),
       watcher: null,
+      mailbox: null,
       waiters: [],
       createdAt: Date.now(),
     };
@@ -281,6 +282,7 @@ export class Exchange {
     this.fast.unlisten(r);
     this.reservations.remove(r);
     native.closeFd(r.operatorFd);
+    if (r.mailbox) native.closeFd(r.mailbox.fd);
     r.listening = false;
     for (const w of r.waiters.splice(0)) w.wake();
     this.metrics.reservations.set(this.reservations.size);
@@ -321,6 +323,11 @@ export class Exchange {
       address: formatAddress(r.address),
       backlog: r.backlog,
     });
+    if (r.type === 'dgram') {
+      // A datagram receiver learns of new peers through its mailbox (the same one if it listens again, after exec).
+      r.mailbox ??= { fd: native.createMailbox(), count: 0n };
+      return { msg: { type: 'mailbox_reply', requestId: msg.requestId }, fds: [r.mailbox.fd] };
+    }
     return { msg: { type: 'ok', requestId: msg.requestId } };
   }
 

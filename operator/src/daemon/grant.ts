@@ -148,7 +148,7 @@ function tryConnect(x: Exchange, s: Session, msg: ConnectMsg, at: bigint): Outgo
   if (!decision.allow) {
     const errnum = errnoByName(decision.errno) ?? E.EPERM;
     const message = clip(`policy: ${decision.rule} denies ${s.tenant} -> ${formatAddress(dest)}`);
-    if (unbound) x.fast.decide(s.tenant, msg.socketType, dest, { allow: false, errno: errnum, rule: decision.rule, message });
+    if (unbound && msg.socketType === 'stream') x.fast.decide(s.tenant, msg.socketType, dest, { allow: false, errno: errnum, rule: decision.rule, message });
     x.denied(s.id, s.tenant, s.cred, dest, msg.socketType, decision.rule, errnum);
     return s.errorFor(msg, errnum, message);
   }
@@ -156,7 +156,8 @@ function tryConnect(x: Exchange, s: Session, msg: ConnectMsg, at: bigint): Outgo
     return fail(x, s, msg, E.ENETUNREACH, `${formatAddress(dest)} is off the circuit network, and the proxy stack is not available`);
   }
   const ip = sourceIp(x, s, msg, dest, bound);
-  if (unbound) {
+  // Datagram connects always come bound (the shim binds first, to receive replies), so only streams go fast.
+  if (unbound && msg.socketType === 'stream') {
     x.fast.decide(s.tenant, msg.socketType, dest, { allow: true, toTenant, source: ip });
     x.topUpPorts(s.tenant, msg.socketType);
   }
@@ -207,9 +208,12 @@ function grant(x: Exchange, s: Session, msg: ConnectMsg, listener: Reservation, 
   let result: GrantResult | null = null;
   // Both messages go out in one native call, when the session sends its reply (in order);
   // the bookkeeping comes first so that the operator can sleep right after (see session.ts).
+  const mailbox = listener.mailbox;
+  const count = mailbox ? mailbox.count + 1n : 0n;
   const sendOn = (sessionFd: number): number => {
     registered();
     result = native.grantCircuit({
+      ...(mailbox ? { mailboxFd: mailbox.fd, mailboxCount: count } : {}),
       listenerFd: listener.operatorFd,
       sessionFd,
       memfd: fresh.memfd,
@@ -224,6 +228,7 @@ function grant(x: Exchange, s: Session, msg: ConnectMsg, listener: Reservation, 
       acceptorLocal: wire(acceptorLocal),
       acceptorPeer: wire(asSeenBy(listener, local)),
     });
+    if (mailbox && result.incomingErrno === 0) mailbox.count = count;
     return result.incomingErrno === 0 ? result.replyErrno : 0;
   };
   return {

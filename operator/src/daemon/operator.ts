@@ -268,6 +268,8 @@ export class Operator {
         bytes: counters ? { connector_to_acceptor: counters[0]!, acceptor_to_connector: counters[2]! } : null,
         unread: counters ? { connector_to_acceptor: counters[0]! - counters[1]!, acceptor_to_connector: counters[2]! - counters[3]! } : null,
         datagrams: counters && c.type === 'dgram' ? { connector_to_acceptor: counters[4]!, acceptor_to_connector: counters[5]! } : null,
+        // Datagrams the sender dropped because the receiver's ring was full (UDP's receive-buffer errors).
+        dropped: counters && c.type === 'dgram' ? { connector_to_acceptor: counters[6]!, acceptor_to_connector: counters[7]! } : null,
         ring_bytes: { a: c.geometry.ringABytes, b: c.geometry.ringBBytes },
       };
     });

@@ -46,6 +46,8 @@ export interface Reservation {
   /** SO_COOKIE of the program's end, to recognise it in `claim`. */
   readonly shimCookie: bigint;
   watcher: Watcher | null;
+  /** A datagram receiver's mailbox (protocol: mailbox_reply): its memfd and the count of `incoming` written. */
+  mailbox: { readonly fd: number; count: bigint } | null;
   readonly waiters: Waiter[];
   readonly createdAt: number;
 }

@@ -143,6 +143,20 @@ ssize_t sb_circuit_send_dgram(struct sb_circuit *c, const struct iovec *iov, int
 ssize_t sb_circuit_recv_dgram(struct sb_circuit *c, const struct iovec *iov, int iovcnt, struct sockaddr *src,
 			      socklen_t *srclen, bool *truncated, unsigned flags, const struct sb_wait *w);
 
+/* The next datagram in rx, without taking it: 1 (and *head filled), 0 when
+ * there is none, or -errno (EPROTO: the peer corrupted the ring).  `index` is
+ * where the record starts (our consumer index), `stamp` the sender's claim of
+ * when it sent it (CLOCK_MONOTONIC ns, unchecked). */
+struct sb_dgram_head {
+	uint32_t len;
+	uint64_t stamp;
+	uint64_t index;
+};
+int sb_circuit_dgram_head(struct sb_circuit *c, struct sb_dgram_head *head);
+
+/* A datagram we did not send because the peer's ring was full (UDP drops it): counted for the operator. */
+void sb_circuit_count_drop(struct sb_circuit *c);
+
 /* Half-close (SHUT_RD, SHUT_WR, SHUT_RDWR), abortive reset, and close
  * (FIN, or reset when we leave received bytes unread, as Linux does). */
 int sb_circuit_shutdown(struct sb_circuit *c, int how);

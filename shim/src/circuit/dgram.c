@@ -35,7 +35,7 @@ ssize_t sb_circuit_send_dgram(struct sb_circuit *c, const struct iovec *iov, int
 	rc = sb_wait_room(c, record, flags, w);
 	if (rc < 0)
 		return rc;
-	struct sb_dgram_hdr h = { .len = (uint32_t)total, .addr_len = (uint16_t)srclen };
+	struct sb_dgram_hdr h = { .len = (uint32_t)total, .addr_len = (uint16_t)srclen, .stamp = (uint64_t)sb_now_ns() };
 	if (srclen > 0)
 		memcpy(h.addr, src, srclen);
 	sb_ring_write(r, r->local, &h, sizeof h);
@@ -63,6 +63,36 @@ static int sb_dgram_header(const struct sb_ring_end *r, struct sb_dgram_hdr *h)
 	    h->len > sb_dgram_max_payload(r->size) || sb_dgram_record_size(h->len) > avail)
 		return -EPROTO;
 	return 0;
+}
+
+int sb_circuit_dgram_head(struct sb_circuit *c, struct sb_dgram_head *head)
+{
+	if (c->mode != SB_CIRCUIT_DGRAM)
+		return -EOPNOTSUPP;
+	int broken = sb_circuit_broken(c);
+	if (broken)
+		return -broken;
+	struct sb_ring_end *r = &c->rx;
+	if (sb_ring_readable(r) == 0) {
+		/* A consumer that has not looked at prod for a while must not keep a stale cache ([A] in ring.h). */
+		if (sb_ring_refresh_prod(r, true) < 0)
+			return sb_circuit_fail(c, EPROTO);
+		if (sb_ring_readable(r) == 0)
+			return 0;
+	}
+	struct sb_dgram_hdr h;
+	if (sb_dgram_header(r, &h) < 0)
+		return sb_circuit_fail(c, EPROTO);
+	head->len = h.len;
+	head->stamp = h.stamp;
+	head->index = r->local;
+	return 1;
+}
+
+void sb_circuit_count_drop(struct sb_circuit *c)
+{
+	/* Statistics for `switchboard circuits`: only the producer writes it, nobody depends on it. */
+	atomic_fetch_add_explicit(&c->tx.ctl->prod_dropped, 1, memory_order_relaxed);
 }
 
 ssize_t sb_circuit_recv_dgram(struct sb_circuit *c, const struct iovec *iov, int iovcnt, struct sockaddr *src,

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define SB_CIRCUIT_MAGIC 0x49434253u /* "SBCI" little-endian */
-#define SB_CIRCUIT_VERSION 1u
+#define SB_CIRCUIT_VERSION 2u
 #define SB_CACHELINE 64
 #define SB_CIRCUIT_PAGE 4096u
 
@@ -67,6 +67,8 @@ struct sb_circuit_header {
  *   line 0  prod            producer: bytes published (release)
  *           prod_records    producer: datagrams published (statistics for
  *                           the operator; no side depends on it)
+ *           prod_dropped    producer: datagrams it dropped because the ring
+ *                           was full (UDP's receive-buffer drops; statistics)
  *   line 1  prod_state,     producer: FIN / RESET
  *           prod_waiting    producer: "I am about to sleep until there is room"
  *   line 2  cons            consumer: bytes consumed (release)
@@ -76,6 +78,7 @@ struct sb_circuit_header {
 struct sb_ring_ctl {
 	alignas(SB_CACHELINE) _Atomic uint64_t prod;
 	_Atomic uint64_t prod_records;
+	_Atomic uint64_t prod_dropped;
 	alignas(SB_CACHELINE) _Atomic uint32_t prod_state;
 	_Atomic uint32_t prod_waiting;
 	alignas(SB_CACHELINE) _Atomic uint64_t cons;
@@ -100,6 +103,11 @@ struct sb_dgram_hdr {
 	uint16_t addr_len; /* bytes of addr used, <= SB_DGRAM_ADDR_MAX */
 	uint8_t addr[SB_DGRAM_ADDR_MAX]; /* the sender's address, as a sockaddr */
 	uint32_t reserved;
+	/* When it was sent (CLOCK_MONOTONIC ns, the sender's claim): a socket
+	 * with several circuits delivers their datagrams in this order, as the
+	 * kernel's one receive queue would.  Untrusted: the receiver clamps it
+	 * (udp/flows.c) so that a lying peer cannot jump the queue for long. */
+	uint64_t stamp;
 };
 
 _Static_assert(sizeof(struct sb_dgram_hdr) % SB_DGRAM_ALIGN == 0, "records stay aligned");

@@ -13,7 +13,9 @@
  *         (the port fd's POLLIN is the accept queue, so the kernel does
  *         level, edge and one-shot exactly);
  *       connected sockets: their endpoint fd, level-triggered: a doorbell
- *         byte (rung only while we announced a sleep) or the peer's hang-up.
+ *         byte (rung only while we announced a sleep) or the peer's hang-up;
+ *       datagram sockets: their wake fd (udp/udp.h), level-triggered, which
+ *         gathers the doorbells of all their flows and their new peers.
  * Both kinds are registered under the program's fd number, which is the
  * kernel fd behind the socket in its phase (sock.h); when the phase changes
  * (listen, connect), the inner registration follows (sb_ep_watch).
@@ -47,6 +49,7 @@
 #include "circuit/internal.h"
 #include "sb_libc.h"
 #include "setup.h"
+#include "udp/udp.h"
 
 /* The tag of the inner instance's event in the program's instance: no program stores this. */
 #define SB_EP_INNER 0x53424550494e4e52ull /* "SBEPINNR" */
@@ -59,6 +62,7 @@ enum sb_ep_kind {
 	SB_EP_PORT,    /* listening: the kernel watches the port fd */
 	SB_EP_CIRCUIT, /* connected: the endpoint wakes us, the machine and rings answer */
 	SB_EP_NESTED,  /* another epoll fd that has sockets of ours: its fd wakes us, its interest list answers */
+	SB_EP_DGRAM,   /* a datagram socket with a port: its wake fd wakes us, the machine and its flows answer */
 };
 
 struct sb_ep;
@@ -74,6 +78,7 @@ struct sb_ep_reg {
 	bool reported;            /* edge-triggered: last_sig is valid */
 	enum sb_ep_kind kind;     /* what the inner instance watches now */
 	const void *watched;      /* …and for which circuit (a new circuit needs a new registration) */
+	int inner_fd;             /* the fd registered in the inner instance (the program's, or a datagram socket's wake fd) */
 	unsigned armed;           /* the waits announced on its circuit in this epoll_wait (POLLIN, POLLOUT) */
 	/* A connected socket's readiness as last computed, and everything it depends on. */
 	struct sb_ep_key {
@@ -182,7 +187,7 @@ static struct sb_ep_reg *sb_ep_reg_of(struct sb_ep *ep, int fd)
 static void sb_ep_unwatch(struct sb_ep *ep, struct sb_ep_reg *r)
 {
 	if (r->kind != SB_EP_NONE)
-		libc_epoll_ctl(ep->inner, EPOLL_CTL_DEL, r->fd, NULL); /* ENOENT when the file changed: it went with it */
+		libc_epoll_ctl(ep->inner, EPOLL_CTL_DEL, r->inner_fd, NULL); /* ENOENT when the file changed: it went with it */
 	r->kind = SB_EP_NONE;
 	r->watched = NULL;
 }
@@ -192,6 +197,8 @@ static enum sb_ep_kind sb_ep_kind_of(const struct sb_ep_reg *r)
 	const struct sb_sock *s = r->sock;
 	if (s == NULL)
 		return SB_EP_NESTED;
+	if (s->udp != NULL)
+		return sb_udp_wake_fd(s) >= 0 ? SB_EP_DGRAM : SB_EP_NONE;
 	if (s->state == SB_STREAM_S_LISTENING)
 		return SB_EP_PORT;
 	if (s->circuit != NULL)
@@ -222,7 +229,8 @@ static void sb_ep_watch(struct sb_ep *ep, struct sb_ep_reg *r, bool modified)
 {
 	enum sb_ep_kind kind = sb_ep_kind_of(r);
 	const void *watched = kind == SB_EP_CIRCUIT ? (const void *)r->sock->circuit : kind == SB_EP_NESTED ? (const void *)r->nested : NULL;
-	if (kind == r->kind && watched == r->watched) {
+	int inner_fd = kind == SB_EP_DGRAM ? sb_udp_wake_fd(r->sock) : r->fd;
+	if (kind == r->kind && watched == r->watched && inner_fd == r->inner_fd) {
 		if (modified && kind == SB_EP_PORT) {
 			struct epoll_event ev = sb_ep_inner_event(r, kind);
 			libc_epoll_ctl(ep->inner, EPOLL_CTL_MOD, r->fd, &ev);
@@ -233,12 +241,13 @@ static void sb_ep_watch(struct sb_ep *ep, struct sb_ep_reg *r, bool modified)
 	if (kind == SB_EP_NONE)
 		return;
 	struct epoll_event ev = sb_ep_inner_event(r, kind);
-	int rc = libc_epoll_ctl(ep->inner, EPOLL_CTL_ADD, r->fd, &ev);
+	int rc = libc_epoll_ctl(ep->inner, EPOLL_CTL_ADD, inner_fd, &ev);
 	if (rc < 0 && errno == EEXIST)
-		rc = libc_epoll_ctl(ep->inner, EPOLL_CTL_MOD, r->fd, &ev);
+		rc = libc_epoll_ctl(ep->inner, EPOLL_CTL_MOD, inner_fd, &ev);
 	if (rc == 0) {
 		r->kind = kind;
 		r->watched = watched;
+		r->inner_fd = inner_fd;
 	}
 }
 
@@ -335,6 +344,8 @@ bool sb_epoll_knows_sockets(int epfd)
 static uint64_t sb_ep_signature(struct sb_sock *s, unsigned mask)
 {
 	uint64_t sig = (uint64_t)s->state << 56 ^ (uint64_t)mask << 40;
+	if (s->udp != NULL)
+		sig ^= sb_udp_arrivals(s) * 0x9e3779b97f4a7c15ull; /* every new datagram is an edge */
 	if (s->circuit != NULL) {
 		struct sb_circuit_view v;
 		sb_circuit_view(s->circuit, &v);
@@ -376,6 +387,8 @@ static void sb_ep_key_of(const struct sb_sock *s, struct sb_ep_key *k)
 static unsigned sb_ep_mask(struct sb_ep_reg *r)
 {
 	struct sb_sock *s = r->sock;
+	if (s->udp != NULL)
+		return sb_udp_poll(s); /* several flows: no cache key (yet) */
 	pthread_mutex_lock(&s->lock);
 	/* The key is read before the readiness is computed: whatever moves after it changes the next key. */
 	struct sb_ep_key now;
@@ -469,7 +482,9 @@ static int sb_ep_drain_inner(struct sb_ep *ep, struct epoll_event *out, int room
 		struct sb_ep_reg *r = sb_ep_reg_of(ep, (int)(uint32_t)got[i].data.u64);
 		if (r == NULL)
 			continue; /* a registration that went with its fd */
-		if (r->kind == SB_EP_CIRCUIT && r->sock->circuit == r->watched) {
+		if (r->kind == SB_EP_DGRAM) {
+			sb_udp_ack(r->sock);
+		} else if (r->kind == SB_EP_CIRCUIT && r->sock->circuit == r->watched) {
 			sb_circuit_ack_doorbell(r->sock->circuit);
 			if (got[i].events & (EPOLLHUP | EPOLLERR)) {
 				/* The peer is gone for good: the hang-up would wake every sleep from now
@@ -538,8 +553,16 @@ static bool sb_ep_arm(struct sb_ep *ep, bool *retry)
 			}
 			continue;
 		}
-		if (!r->disabled && sb_sock_connecting(r->sock))
+		if (!r->disabled && r->sock->udp == NULL && sb_sock_connecting(r->sock))
 			*retry = true;
+		if (r->kind == SB_EP_DGRAM) {
+			if (!r->disabled && (r->events & (EPOLLIN | EPOLLRDNORM))) {
+				r->armed = POLLIN;
+				if (sb_udp_arm(r->sock))
+					ready = true;
+			}
+			continue;
+		}
 		if (r->kind != SB_EP_CIRCUIT || r->disabled || r->sock->circuit != r->watched)
 			continue;
 		unsigned want = (r->events & (EPOLLIN | EPOLLRDNORM | EPOLLRDHUP) ? POLLIN : 0) |
@@ -563,7 +586,9 @@ static void sb_ep_disarm(struct sb_ep *ep)
 			pthread_mutex_unlock(&r->nested->lock);
 			continue;
 		}
-		if (r->armed && r->kind == SB_EP_CIRCUIT && r->sock->circuit == r->watched)
+		if (r->armed && r->kind == SB_EP_DGRAM)
+			sb_udp_disarm(r->sock);
+		else if (r->armed && r->kind == SB_EP_CIRCUIT && r->sock->circuit == r->watched)
 			sb_circuit_disarm(r->sock->circuit, r->armed);
 		r->armed = 0;
 	}

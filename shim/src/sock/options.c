@@ -16,6 +16,9 @@
 #include <sys/time.h>
 
 #include "addr.h"
+#include "sb_machine_dgram.h"
+#include "udp/flows.h"
+#include "udp/udp.h"
 #include "sb_libc.h"
 
 int sb_sock_name(struct sb_sock *s, bool peer, struct sockaddr *addr, socklen_t *len)
@@ -26,7 +29,8 @@ int sb_sock_name(struct sb_sock *s, bool peer, struct sockaddr *addr, socklen_t 
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	sb_sock_sync(s);
-	struct sb_call call = { .call = peer ? SB_STREAM_C_GETPEERNAME : SB_STREAM_C_GETSOCKNAME };
+	struct sb_call call = { .call = s->type == SOCK_DGRAM ? (peer ? SB_DGRAM_C_GETPEERNAME : SB_DGRAM_C_GETSOCKNAME)
+							     : (peer ? SB_STREAM_C_GETPEERNAME : SB_STREAM_C_GETSOCKNAME) };
 	const struct sb_case *k = sb_sock_decide(s, &call);
 	int err = sb_sock_errno(s, &k->then);
 	if (err == 0) {
@@ -96,9 +100,78 @@ static void sb_tcp_info(const struct sb_sock *s, struct tcp_info *ti)
 	ti->tcpi_rcv_space = 65483;
 }
 
+/* What a datagram socket answers differently from a stream one; -ENOENT: the same. */
+static int sb_udp_getsockopt(struct sb_sock *s, int level, int name, void *val, socklen_t *len)
+{
+	const struct sb_udp *u = s->udp;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_ERROR: {
+			int value, rc = sb_udp_so_error(s, &value);
+			return rc < 0 ? rc : sb_put_int(val, len, value);
+		}
+		case SO_TYPE:
+			return sb_put_int(val, len, SOCK_DGRAM);
+		case SO_PROTOCOL:
+			return sb_put_int(val, len, IPPROTO_UDP);
+		case SO_ACCEPTCONN:
+			return sb_put_int(val, len, 0);
+		case SO_LINGER:
+		case SO_KEEPALIVE:
+			break;
+		default:
+			break;
+		}
+		return -ENOENT;
+	}
+	if (level == IPPROTO_IP && name == IP_PKTINFO)
+		return sb_put_int(val, len, u->pktinfo);
+	if (level == IPPROTO_IPV6 && s->domain == AF_INET6 && name == IPV6_RECVPKTINFO)
+		return sb_put_int(val, len, u->recvpktinfo6);
+	if (level == IPPROTO_IP && name == IP_MTU_DISCOVER)
+		return sb_put_int(val, len, IP_PMTUDISC_DONT);
+	if (level == IPPROTO_TCP)
+		return -ENOPROTOOPT; /* udp_getsockopt hands it to IP, which does not know the level */
+	return -ENOENT;
+}
+
+static int sb_udp_setsockopt(struct sb_sock *s, int level, int name, const void *val, socklen_t len)
+{
+	struct sb_udp *u = s->udp;
+	int v = 0;
+	bool ip_flag = level == IPPROTO_IP && name == IP_PKTINFO;
+	bool ip6_flag = level == IPPROTO_IPV6 && s->domain == AF_INET6 && name == IPV6_RECVPKTINFO;
+	if (ip_flag || ip6_flag) {
+		if (val == NULL)
+			return -EFAULT;
+		/* IP options take an int, or a single byte (do_ip_setsockopt); IPv6's need an int. */
+		if (len >= sizeof(int))
+			memcpy(&v, val, sizeof v);
+		else if (len >= 1 && ip_flag)
+			v = *(const unsigned char *)val;
+		else
+			return -EINVAL;
+		if (ip_flag)
+			u->pktinfo = v != 0;
+		else
+			u->recvpktinfo6 = v != 0;
+		return 0;
+	}
+	if (level == IPPROTO_TCP)
+		return -ENOPROTOOPT;
+	if (level == IPPROTO_UDP)
+		return 0; /* UDP_CORK, UDP_SEGMENT, UDP_GRO…: accepted; each datagram is one record anyway */
+	return -ENOENT;
+}
+
 int sb_sock_getsockopt(struct sb_sock *s, int level, int name, void *val, socklen_t *len)
 {
 	const struct sb_sock_opts *o = &s->opts;
+	if (s->udp != NULL) {
+		int rc = sb_udp_getsockopt(s, level, name, val, len);
+		if (rc != -ENOENT)
+			return rc;
+	}
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR: {
@@ -248,6 +321,8 @@ int sb_sock_setsockopt(struct sb_sock *s, int level, int name, const void *val, 
 {
 	struct sb_sock_opts *o = &s->opts;
 	int v = 0, rc;
+	if (s->udp != NULL && (rc = sb_udp_setsockopt(s, level, name, val, len)) != -ENOENT)
+		return rc;
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_RCVTIMEO:
@@ -369,6 +444,12 @@ int sb_sock_ioctl(struct sb_sock *s, int fd, unsigned long request, void *arg)
 	memset(&v, 0, sizeof v);
 	switch (request) {
 	case FIONREAD: /* also SIOCINQ */
+		if (s->udp != NULL) {
+			if (arg == NULL)
+				return -EFAULT;
+			*(int *)arg = sb_udp_next_len(s); /* udp_ioctl: the next datagram's size */
+			return 0;
+		}
 		if (s->state == SB_STREAM_S_LISTENING)
 			return -EINVAL;
 		if (s->circuit != NULL)
@@ -378,6 +459,12 @@ int sb_sock_ioctl(struct sb_sock *s, int fd, unsigned long request, void *arg)
 		*(int *)arg = (int)(v.readable > INT32_MAX ? INT32_MAX : v.readable);
 		return 0;
 	case SIOCOUTQ:
+		if (s->udp != NULL) {
+			if (arg == NULL)
+				return -EFAULT;
+			*(int *)arg = 0; /* a datagram is in the peer's ring (or dropped) once send returns */
+			return 0;
+		}
 		if (s->state == SB_STREAM_S_LISTENING)
 			return -EINVAL;
 		if (s->circuit != NULL)

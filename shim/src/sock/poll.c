@@ -25,6 +25,7 @@
 #include "sb_libc.h"
 #include "epoll.h"
 #include "setup.h"
+#include "udp/udp.h"
 
 /* How each pollfd is watched in the kernel. */
 enum sb_watch {
@@ -33,12 +34,15 @@ enum sb_watch {
 	SB_WATCH_CIRCUIT,  /* our connected socket: the endpoint wakes us, the machine answers */
 	SB_WATCH_NONE,     /* our socket with nothing that can change by itself (fresh, bound, …) */
 	SB_WATCH_EPOLL,    /* an epoll fd with sockets of ours: readable when epoll_wait would return */
+	SB_WATCH_DGRAM,    /* our datagram socket with a port: its wake fd wakes us (udp/udp.h), the machine answers */
 };
 
 static enum sb_watch sb_watch_of(const struct sb_sock *s)
 {
 	if (s == NULL)
 		return SB_WATCH_KERNEL;
+	if (s->udp != NULL)
+		return sb_udp_wake_fd(s) >= 0 ? SB_WATCH_DGRAM : SB_WATCH_NONE;
 	if (s->state == SB_STREAM_S_LISTENING)
 		return SB_WATCH_PORT;
 	if (s->circuit != NULL)
@@ -62,6 +66,8 @@ static unsigned sb_armed(short events)
 /* What the socket reports now; `kernel` is its kernel fd's revents from the last look. */
 static short sb_sock_revents(struct sb_sock *s, enum sb_watch w, short events, short kernel)
 {
+	if (s->udp != NULL)
+		return (short)(sb_udp_poll(s) & (unsigned)(unsigned short)sb_wanted(events));
 	if (w == SB_WATCH_PORT) {
 		/* A listener shows only its queue (tcp_poll → inet_csk_listen_poll). */
 		return (short)(kernel & (events & (POLLIN | POLLRDNORM)));
@@ -121,6 +127,10 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 			case SB_WATCH_NONE:
 				k[i].fd = -1;
 				break;
+			case SB_WATCH_DGRAM:
+				k[i].fd = sb_udp_wake_fd(socks[i]);
+				k[i].events = POLLIN;
+				break;
 			}
 		}
 		/* A look without sleeping (unless we just woke up from a sleep: then the revents are fresh). */
@@ -162,6 +172,11 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 					left = SB_CONNECT_RETRY_NS;
 				continue;
 			}
+			if (watch[i] == SB_WATCH_DGRAM) {
+				if (sb_udp_arm(socks[i]))
+					raced = true;
+				continue;
+			}
 			if (watch[i] != SB_WATCH_CIRCUIT)
 				continue;
 			if (sb_circuit_arm(socks[i]->circuit, sb_armed(fds[i].events)) != 0)
@@ -182,6 +197,8 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 				for (nfds_t i = 0; i < n; i++)
 					if (watch[i] == SB_WATCH_CIRCUIT)
 						sb_circuit_disarm(socks[i]->circuit, sb_armed(fds[i].events));
+					else if (watch[i] == SB_WATCH_DGRAM)
+						sb_udp_disarm(socks[i]);
 					else if (watch[i] == SB_WATCH_EPOLL)
 						sb_epoll_disarm_fd(fds[i].fd);
 				result = -e;
@@ -192,6 +209,12 @@ int sb_poll_sockets(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigs
 		for (nfds_t i = 0; i < n; i++) {
 			if (watch[i] == SB_WATCH_EPOLL)
 				sb_epoll_disarm_fd(fds[i].fd);
+			if (watch[i] == SB_WATCH_DGRAM) {
+				sb_udp_disarm(socks[i]);
+				if (k[i].revents & POLLIN)
+					sb_udp_ack(socks[i]);
+				continue;
+			}
 			if (watch[i] != SB_WATCH_CIRCUIT)
 				continue;
 			sb_circuit_disarm(socks[i]->circuit, sb_armed(fds[i].events));

@@ -22,6 +22,7 @@
 #include "debug.h"
 #include "control.h"
 #include "sb_libc.h"
+#include "udp/udp.h"
 
 /* Linux's default net.core.somaxconn: listen() clamps the backlog to it. */
 #define SB_SOMAXCONN 4096
@@ -365,6 +366,8 @@ static void sb_sock_end(struct sb_sock *s, int fd, bool kernel_fd_open)
 	 * closes, tells the peer and the operator.
 	 */
 	bool last = !sb_sock_maybe_shared(s);
+	if (s->udp != NULL)
+		sb_udp_end(s, last); /* its flows, and the port when this was the last holder */
 	if (last && s->circuit != NULL) {
 		if (s->opts.linger.l_onoff && s->opts.linger.l_linger == 0) {
 			sb_debug("circuit %llu: closed with SO_LINGER 0: reset", (unsigned long long)s->circuit_id);

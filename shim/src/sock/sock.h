@@ -40,6 +40,8 @@ struct sb_sock_opts {
 	int keepidle, keepintvl, keepcnt, user_timeout, maxseg, quickack, defer_accept;
 };
 
+struct sb_udp;
+
 struct sb_sock {
 	pthread_mutex_t lock;     /* state transitions and the operator calls that go with them */
 	pthread_mutex_t send_lock, recv_lock; /* one sender and one receiver at a time (the rings are SPSC) */
@@ -70,6 +72,7 @@ struct sb_sock {
 	int pending_fd;
 
 	struct sb_sock_opts opts;
+	struct sb_udp *udp;       /* SOCK_DGRAM: its flows (udp/flows.h); NULL for streams */
 	bool shared;              /* another process may hold it too (fork, SCM_RIGHTS): closing ours ends nothing */
 };
 
@@ -92,6 +95,10 @@ struct sb_call {
 	uint8_t port;       /* bind: enum sb_stream_port */
 	uint8_t how;        /* shutdown: enum sb_stream_how */
 	bool pending;       /* accept: a connection is queued */
+	/* datagrams */
+	uint8_t dest;       /* sendto: enum sb_dgram_dest */
+	bool peer_gone;     /* send: nobody is bound at the connected address */
+	bool readable;      /* recv: a datagram is queued */
 };
 
 /* Brings the state up to date with what the peer did (FIN, reset, hang-up): the spec's peer events. */
