@@ -182,6 +182,27 @@ export const libc = defineLibc({
       header: '<sys/socket.h>',
       version: 'GLIBC_2.2.5',
     },
+    {
+      name: 'getifaddrs',
+      doc:
+        'Servers that listen on every interface address (BIND\'s named) bind only what this lists; in an isolated ' +
+        'namespace that is a loopback that is down with no address, although the circuit network has one: the ' +
+        'runtime shows lo up with 127.0.0.1/8 and ::1/128 to programs under an operator.',
+      group: 'socket setup',
+      returns: 'int',
+      params: [{ name: 'ifap', type: 'struct ifaddrs **' }],
+      header: '<ifaddrs.h>',
+      version: 'GLIBC_2.3',
+    },
+    {
+      name: 'freeifaddrs',
+      doc: 'Frees a list getifaddrs returned: the runtime\'s own additions as well as glibc\'s list.',
+      group: 'socket setup',
+      returns: 'void',
+      params: [{ name: 'ifa', type: 'struct ifaddrs *' }],
+      header: '<ifaddrs.h>',
+      version: 'GLIBC_2.3',
+    },
     // ---- I/O ----------------------------------------------------------------------------------
     {
       name: 'send',
@@ -950,6 +971,24 @@ export const libc = defineLibc({
         why: 'the kernel takes prctl\'s four arguments as unsigned long, and glibc hands on four words whatever the caller passed',
       },
       header: '<sys/prctl.h>',
+      version: 'GLIBC_2.2.5',
+    },
+    {
+      name: 'syscall',
+      doc:
+        'libuv (BIND 9, Node.js) makes some calls through syscall() instead of their libc functions: ' +
+        'close, dup3, sendmmsg and recvmmsg among them.  The socket and fd ones are routed to the runtime as if ' +
+        'called by name; every other number goes to the kernel as it came.',
+      group: 'process',
+      returns: 'long',
+      params: [{ name: 'number', type: 'long' }],
+      variadic: {
+        kind: 'words',
+        count: 6,
+        why: 'the kernel takes at most six arguments, each a word; glibc\'s syscall() hands on six whatever the caller passed',
+      },
+      header: '<unistd.h>',
+      feature: '_DEFAULT_SOURCE',
       version: 'GLIBC_2.2.5',
     },
     {

@@ -35,6 +35,7 @@ const OTHER_TYPES = new Set([
   'struct timespec',
   'struct timeval',
   'struct epoll_event',
+  'struct ifaddrs',
 ]);
 
 export interface PointerLevel {
