@@ -31,6 +31,7 @@
 #include "control.h"
 #include "debug.h"
 #include "sb_libc.h"
+#include "udp/udp.h"
 
 #define SB_INHERIT_ENV "SWITCHBOARD_INHERIT"
 
@@ -56,7 +57,7 @@ static unsigned sb_inherit_list(char *buf, size_t cap)
 	unsigned count = 0;
 	for (int fd = 0; fd < 65536 && count < SB_INHERIT_MAX; fd++) {
 		struct sb_sock *s = sb_sock_get(fd);
-		if (s == NULL || s->type != SOCK_STREAM)
+		if (s == NULL || (s->type != SOCK_STREAM && s->type != SOCK_DGRAM))
 			continue;
 		int flags = libc_fcntl(fd, F_GETFD, NULL);
 		if (flags < 0 || (flags & FD_CLOEXEC))
@@ -166,6 +167,8 @@ out:
 
 static struct sb_sock *sb_claimed_port(int fd, const struct sb_proto_claim_port *m)
 {
+	if (m->socket_type == SB_PROTO_SOCKET_TYPE_DGRAM)
+		return sb_udp_claimed(fd, m);
 	if (m->socket_type != SB_PROTO_SOCKET_TYPE_STREAM)
 		return NULL;
 	int domain = m->address.family == SB_PROTO_AF_INET6 ? AF_INET6 : AF_INET;

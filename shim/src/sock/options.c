@@ -272,6 +272,11 @@ int sb_sock_getsockopt(struct sb_sock *s, int level, int name, void *val, sockle
 		case TCP_KEEPCNT:
 			return sb_put_int(val, len, o->keepcnt);
 		case TCP_MAXSEG:
+			if (s->circuit != NULL && !o->maxseg_set) {
+				/* A connection's MSS as Linux shows it over loopback (MTU 65536), measured: the
+				 * connecting side 32741, the accepted side 32768.  iperf3 sizes UDP datagrams by it. */
+				return sb_put_int(val, len, s->circuit->role == SB_ROLE_CONNECTOR ? 32741 : 32768);
+			}
 			return sb_put_int(val, len, o->maxseg);
 		case TCP_USER_TIMEOUT:
 			return sb_put_int(val, len, o->user_timeout);
@@ -402,6 +407,7 @@ int sb_sock_setsockopt(struct sb_sock *s, int level, int name, const void *val, 
 			if (v < 88 || v > 32767)
 				return -EINVAL;
 			o->maxseg = v;
+			o->maxseg_set = true;
 			return 0;
 		case TCP_USER_TIMEOUT:
 			if (v < 0)

@@ -21,6 +21,7 @@
 #include "circuit/fdtab.h"
 #include "circuit/internal.h"
 #include "sb_libc.h"
+#include "udp/udp.h"
 
 /* ---- the fd table: lock-free lookups, grown under a lock, never freed (readers may hold the old array) ---- */
 
@@ -124,6 +125,8 @@ struct sb_sock *sb_sock_new(int domain, int type, bool nonblock)
 
 void sb_sock_free(struct sb_sock *s)
 {
+	if (s->udp != NULL)
+		sb_udp_end(s, !s->shared); /* not ended yet: a socket that failed half-way */
 	if (s->circuit != NULL) {
 		sb_circuit_detach(s->circuit);
 		free(s->circuit);

@@ -38,6 +38,7 @@ struct sb_sock_opts {
 	struct linger linger;
 	int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
 	int keepidle, keepintvl, keepcnt, user_timeout, maxseg, quickack, defer_accept;
+	bool maxseg_set;          /* TCP_MAXSEG was set (else a connection shows loopback's MSS) */
 };
 
 struct sb_udp;

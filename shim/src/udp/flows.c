@@ -27,26 +27,33 @@ int sb_flows_open(struct sb_udp *u, int port_fd, int mailbox_fd)
 	libc_close(mailbox_fd);
 	if (m == MAP_FAILED)
 		return -errno;
-	int ep = libc_epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0) {
-		int e = errno;
-		munmap(m, 4096);
-		return -e;
+	if (u->wake_fd < 0) {
+		int ep = libc_epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0) {
+			int e = errno;
+			munmap(m, 4096);
+			return -e;
+		}
+		u->wake_fd = sb_hide_fd(ep);
+		libc_close(ep);
+		if (u->wake_fd < 0) {
+			munmap(m, 4096);
+			return -EMFILE;
+		}
 	}
-	int hidden = sb_hide_fd(ep);
-	libc_close(ep);
 	int port = sb_hide_fd(port_fd);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SB_PORT_TAG };
-	if (hidden < 0 || port < 0 || libc_epoll_ctl(hidden, EPOLL_CTL_ADD, port, &ev) < 0) {
+	if (port < 0 || libc_epoll_ctl(u->wake_fd, EPOLL_CTL_ADD, port, &ev) < 0) {
 		int e = errno;
-		if (hidden >= 0)
-			libc_close(hidden);
 		if (port >= 0)
 			libc_close(port);
 		munmap(m, 4096);
 		return -e;
 	}
-	u->wake_fd = hidden;
+	if (u->port_fd >= 0)
+		libc_close(u->port_fd);
+	if (u->mailbox != NULL)
+		munmap((void *)u->mailbox, 4096);
 	u->port_fd = port;
 	u->mailbox = m;
 	/* What is queued already (a socket claimed after exec) is taken at the first look. */
@@ -92,6 +99,27 @@ void sb_flows_close(struct sb_sock *s, bool shared)
 	u->mailbox = NULL;
 }
 
+void sb_flows_unbind(struct sb_sock *s)
+{
+	struct sb_udp *u = s->udp;
+	if (u == NULL)
+		return;
+	/* Peers find the receiver gone (their next datagram draws port-unreachable); what they sent stays readable. */
+	for (unsigned i = 0; i < u->nflows; i++)
+		if (!u->flows[i]->dead) {
+			sb_circuit_shutdown(&u->flows[i]->c, SHUT_RD);
+			sb_circuit_publish_cons_state(&u->flows[i]->c, SB_CONS_CLOSED);
+		}
+	if (u->port_fd >= 0) {
+		libc_epoll_ctl(u->wake_fd, EPOLL_CTL_DEL, u->port_fd, NULL);
+		libc_close(u->port_fd);
+	}
+	u->port_fd = -1;
+	if (u->mailbox != NULL)
+		munmap((void *)u->mailbox, 4096);
+	u->mailbox = NULL;
+}
+
 static bool sb_same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
 			 socklen_t blen)
 {
@@ -110,7 +138,8 @@ struct sb_flow *sb_flows_find(struct sb_udp *u, const struct sockaddr_storage *a
 	/* Newest first: after a peer re-created its circuit (exec), the new one is the live one. */
 	for (unsigned i = u->nflows; i-- > 0;) {
 		struct sb_flow *f = u->flows[i];
-		if (!f->dead && sb_same_addr(&f->peer, f->peer_len, addr, len))
+		if (!f->dead && !atomic_load_explicit(&f->c.shut_rd, memory_order_relaxed) &&
+		    sb_same_addr(&f->peer, f->peer_len, addr, len))
 			return f;
 	}
 	return NULL;
@@ -233,7 +262,8 @@ static bool sb_flow_finished(struct sb_flow *f)
 {
 	struct sb_circuit_view v;
 	sb_circuit_view(&f->c, &v);
-	return v.broken || ((v.peer_fin || v.peer_reset || v.peer_gone) && v.readable == 0);
+	return v.broken || ((v.peer_fin || v.peer_reset || v.peer_gone || atomic_load_explicit(&f->c.shut_rd, memory_order_relaxed)) &&
+			     v.readable == 0);
 }
 
 /* Whether the record at `index` of f arrived while we were connected to another peer (then it is dropped). */
@@ -278,11 +308,13 @@ struct sb_flow *sb_flows_pick(struct sb_sock *s, struct sb_dgram_head *head)
 		if (rc < 0) {
 			sb_debug("udp: circuit %llu broke (%d)", (unsigned long long)f->id, rc);
 			f->dead = true;
+			u->dead_seen = true;
 			continue;
 		}
 		if (rc == 0) {
 			if (sb_flow_finished(f)) {
 				f->dead = true;
+				u->dead_seen = true;
 				continue;
 			}
 			if (n > 1) {
@@ -441,16 +473,19 @@ void sb_flows_ack(struct sb_sock *s)
 void sb_flows_collect(struct sb_sock *s)
 {
 	struct sb_udp *u = s->udp;
-	if (u == NULL || pthread_mutex_trylock(&s->send_lock) != 0)
+	if (u == NULL || !u->dead_seen || pthread_mutex_trylock(&s->send_lock) != 0)
 		return;
 	pthread_mutex_lock(&s->lock);
+	u->dead_seen = false;
 	unsigned k = 0;
 	for (unsigned i = 0; i < u->nflows; i++) {
 		struct sb_flow *f = u->flows[i];
-		if (f->dead && u->armed == 0)
+		if (f->dead && u->armed == 0) {
 			sb_flow_free(u, f, true);
-		else
+		} else {
+			u->dead_seen |= f->dead;
 			u->flows[k++] = f;
+		}
 	}
 	u->nflows = k;
 	pthread_mutex_unlock(&s->lock);

@@ -57,11 +57,16 @@ struct sb_udp {
 	pthread_mutex_t take_lock;      /* one thread at a time takes `incoming` from the port fd */
 	bool connected_filter;          /* connected: datagrams from other peers are dropped on arrival */
 	bool pktinfo, recvpktinfo6;     /* IP_PKTINFO, IPV6_RECVPKTINFO */
+	bool dead_seen;                 /* a flow was marked dead: sb_flows_collect has work */
 	unsigned armed;                 /* flows announced on by the current sleeper(s) (arm/disarm pair up) */
 };
 
 /* Keeps a hidden duplicate of the port fd, sets up the wake fd with it, and maps the mailbox (its fd is closed). 0 or -errno. */
 int sb_flows_open(struct sb_udp *u, int port_fd, int mailbox_fd);
+
+/* The port goes (connect(AF_UNSPEC) of an autobound socket): flows stop receiving, but what they hold stays
+ * readable.  Under s->lock. */
+void sb_flows_unbind(struct sb_sock *s);
 
 /* Unmaps and closes everything; each flow's circuit is closed (the peer sees it gone) unless `shared`. */
 void sb_flows_close(struct sb_sock *s, bool shared);

@@ -248,19 +248,16 @@ static int sb_udp_autobind(struct sb_sock *s, int fd)
 
 /* ---- setup ---- */
 
-int sb_udp_socket(int domain, int type)
+/* A datagram socket's struct, fresh. */
+static struct sb_sock *sb_udp_new(int domain, bool nonblock)
 {
-	int fd = sb_placeholder(type);
-	if (fd < 0)
-		return fd;
-	struct sb_sock *s = sb_sock_new(domain, SOCK_DGRAM, (type & SOCK_NONBLOCK) != 0);
+	struct sb_sock *s = sb_sock_new(domain, SOCK_DGRAM, nonblock);
 	struct sb_udp *u = calloc(1, sizeof *u);
 	if (s == NULL || u == NULL) {
 		free(u);
 		if (s != NULL)
 			sb_sock_free(s);
-		libc_close(fd);
-		return -ENOMEM;
+		return NULL;
 	}
 	u->wake_fd = -1;
 	u->port_fd = -1;
@@ -271,6 +268,19 @@ int sb_udp_socket(int domain, int type)
 	s->opts.rcvbuf = 212992; /* net.core.rmem_default, as getsockopt reports it for UDP */
 	s->opts.sndbuf = 212992;
 	s->local_len = sb_addr_any(domain, &s->local);
+	return s;
+}
+
+int sb_udp_socket(int domain, int type)
+{
+	int fd = sb_placeholder(type);
+	if (fd < 0)
+		return fd;
+	struct sb_sock *s = sb_udp_new(domain, (type & SOCK_NONBLOCK) != 0);
+	if (s == NULL) {
+		libc_close(fd);
+		return -ENOMEM;
+	}
 	int rc = sb_sock_put(fd, s);
 	if (rc < 0) {
 		sb_sock_free(s);
@@ -278,6 +288,30 @@ int sb_udp_socket(int domain, int type)
 		return rc;
 	}
 	return fd;
+}
+
+struct sb_sock *sb_udp_claimed(int fd, const struct sb_proto_claim_port *m)
+{
+	int domain = m->address.family == SB_PROTO_AF_INET6 ? AF_INET6 : AF_INET;
+	int fl = libc_fcntl(fd, F_GETFL, NULL);
+	struct sb_sock *s = sb_udp_new(domain, fl >= 0 && (fl & O_NONBLOCK));
+	if (s == NULL)
+		return NULL;
+	s->local_len = sb_addr_from_proto(domain, &m->address, &s->local);
+	s->reservation = m->reservation;
+	s->port_held = true;
+	s->addr_locked = !sb_addr_is_any(&s->local);
+	s->memory[SB_DGRAM_F_BIND_LOCKED] = 1; /* as far as the new image can tell, bind() chose it */
+	s->opts.reuseaddr = (m->options & SB_PROTO_BIND_OPTIONS_REUSE_ADDR) != 0;
+	s->opts.reuseport = (m->options & SB_PROTO_BIND_OPTIONS_REUSE_PORT) != 0;
+	s->opts.v6only = (m->options & SB_PROTO_BIND_OPTIONS_V6ONLY) != 0;
+	s->state = SB_DGRAM_S_BOUND;
+	s->shared = true;
+	if (sb_udp_listen(s, fd) < 0) {
+		sb_sock_free(s);
+		return NULL;
+	}
+	return s;
 }
 
 int sb_udp_bind(struct sb_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
@@ -357,8 +391,9 @@ int sb_udp_connect(struct sb_sock *s, int fd, const struct sockaddr *addr, sockl
 		if (!s->addr_locked)
 			sb_addr_reset_to_any(&s->local);
 		if (o.to == SB_DGRAM_S_FRESH && s->port_held) {
-			/* Every holder of the port fd lets go first, so that the operator frees the port at once. */
-			sb_flows_close(s, false);
+			/* Every holder of the port fd lets go first, so that the operator frees the port at once.
+			 * Datagrams already queued stay receivable (udp_disconnect keeps the queue). */
+			sb_flows_unbind(s);
 			int ph = sb_placeholder(s->nonblock ? SOCK_NONBLOCK : 0);
 			if (ph >= 0)
 				sb_replace_fd(fd, ph, s->nonblock);
@@ -472,6 +507,7 @@ static bool sb_udp_transmit(struct sb_sock *s, const struct sockaddr_storage *de
 		/* The receiver closed (EPIPE), vanished (ECONNRESET) or broke the circuit: another socket may hold the port now. */
 		sb_debug("udp: circuit %llu to a closed receiver (%zd)", (unsigned long long)f->id, n);
 		f->dead = true;
+		s->udp->dead_seen = true;
 	}
 	return false;
 }
@@ -678,6 +714,7 @@ ssize_t sb_udp_recvmsg(struct sb_sock *s, int fd, struct msghdr *m, int flags)
 			result = sb_circuit_recv_dgram(&f->c, m->msg_iov, (int)m->msg_iovlen, NULL, NULL, &truncated, cflags, NULL);
 			if (result < 0) {
 				f->dead = true; /* it broke under us: look again */
+				s->udp->dead_seen = true;
 				continue;
 			}
 			if (!(flags & MSG_PEEK))
@@ -723,6 +760,7 @@ ssize_t sb_udp_recvmsg(struct sb_sock *s, int fd, struct msghdr *m, int flags)
 			break;
 		}
 	}
+	sb_flows_collect(s); /* flows whose peers left (a DNS server's one-query clients) */
 	pthread_mutex_unlock(&s->recv_lock);
 	return result;
 }

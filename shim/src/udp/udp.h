@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "sb_protocol.h"
 #include "sock/sock.h"
 
 int sb_udp_socket(int domain, int type);
@@ -44,6 +45,10 @@ void sb_udp_ack(struct sb_sock *s);
 
 /* A number that changes whenever a datagram arrives (edge-triggered epoll compares it). */
 uint64_t sb_udp_arrivals(struct sb_sock *s);
+
+/* A datagram socket's port fd this process inherited (exec) and the operator recognised (claim):
+ * the socket, bound, receiving again; or NULL.  Its flows stayed behind (their peers open new ones). */
+struct sb_sock *sb_udp_claimed(int fd, const struct sb_proto_claim_port *m);
 
 /* The socket's end in this process (its last fd closing): its flows go (the peers are told
  * unless another process holds the socket: `last` false); the port is sb_release's. */

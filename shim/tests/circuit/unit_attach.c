@@ -165,7 +165,8 @@ TEST(attach_refuses_every_malformed_header_field)
 		uint64_t value;
 	} bad[] = {
 		{ "magic", FIELD(magic), 0x12345678 },
-		{ "version", FIELD(version), 2 },
+		{ "version", FIELD(version), SB_CIRCUIT_VERSION + 1 },
+		{ "version 1 (before datagram stamps)", FIELD(version), 1 },
 		{ "mode", FIELD(mode), 0 },
 		{ "mode", FIELD(mode), 3 },
 		{ "reserved", FIELD(reserved), 1 },
