@@ -32,6 +32,10 @@ const TOOLS = {
   ssh: 'openssh-client',
   scp: 'openssh-client',
   'ssh-keygen': 'openssh-client',
+  named: 'bind9', // compat-tests/bind9 (named and dig over UDP and TCP)
+  dig: 'bind9-dnsutils',
+  dnsperf: 'dnsperf',
+  sockperf: 'sockperf', // compat-tests/udp-tools
   nsenter: 'util-linux',
   ip: 'iproute2',
   unshare: 'util-linux',
