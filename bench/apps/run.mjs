@@ -41,16 +41,37 @@
  * redis-server, redis-benchmark, iperf3, /usr/bin/time (`node scripts/setup.mjs`).
  * bench/apps/README.md says more.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  cleanEnv,
+  diff,
+  fmt,
+  isolatedPrefix,
+  machineBusy,
+  median,
+  netns,
+  operatorStatus,
+  probe,
+  readTimes,
+  runClient,
+  sleep,
+  start,
+  startOperator,
+  stop,
+  stopAll,
+  timed,
+  treeStats,
+  waitIdle,
+  which,
+  TIME,
+} from '../common/programs.mjs';
 
 const USAGE = 'usage: npm run bench -- apps [--runs N] [--quick] [--duration S] [--requests N] [--wait-idle S] [--retries N]';
 const CLIENTS = 50; // connections, every app
 const BUSY_OTHERS = 0.3; // CPUs of other work during a measurement that make it count as disturbed
-const TIME = '/usr/bin/time'; // GNU time (Debian package time)
-const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 function options(args) {
   const o = { runs: 3, quick: false, duration: 5, requests: 100000, waitIdle: 60, retries: 2 };
@@ -82,225 +103,11 @@ function options(args) {
   return o;
 }
 
-function median(xs) {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function which(name) {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin']) {
-    const p = dir && path.join(dir, name);
-    if (p && fs.existsSync(p)) return p;
-  }
-  return null;
-}
-
-/** The environment without the shim or its variables (the TCP side, and what the launcher starts from). */
-function cleanEnv() {
-  const env = { ...process.env };
-  delete env.LD_PRELOAD;
-  for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_') && k !== 'SWITCHBOARD_DEBUG' && k !== 'SWITCHBOARD_SHIM') delete env[k];
-  return env;
-}
-
-// ---------------------------------------------------------------- processes
-
-/** Everything started and not yet stopped, by pid (each is its own process group). */
-const live = new Map();
-
-/**
- * Starts argv in its own process group, output to logFile (or collected when
- * logFile is null).  Returns { pid, child, exited, out() }.
- */
-function start(argv, { env, logFile = null, what = argv[0] } = {}) {
-  const fd = logFile ? fs.openSync(logFile, 'a') : null;
-  const child = spawn(argv[0], argv.slice(1), {
-    env,
-    detached: true,
-    stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
-  });
-  if (fd !== null) fs.closeSync(fd);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => (stdout += d));
-  child.stderr?.on('data', (d) => (stderr += d));
-  const p = { pid: child.pid, child, what, status: null, signal: null };
-  p.exited = new Promise((resolve) => {
-    child.once('error', (e) => {
-      p.status = 127;
-      stderr += String(e.message);
-      resolve(p);
-    });
-    child.once('close', (status, signal) => {
-      p.status = status;
-      p.signal = signal;
-      resolve(p);
-    });
-  });
-  p.out = () => ({ stdout, stderr });
-  if (child.pid) live.set(child.pid, p);
-  return p;
-}
-
-function groupAlive(pid) {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Stops a process group by its leader's pid: SIGTERM, up to `graceMs`, then SIGKILL. */
-async function stop(p, graceMs = 5000) {
-  if (!p?.pid || !live.has(p.pid)) return;
-  const signal = (s) => {
-    try {
-      process.kill(-p.pid, s);
-    } catch {
-      /* already gone */
-    }
-  };
-  signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (groupAlive(p.pid) && Date.now() < deadline) await sleep(50);
-  if (groupAlive(p.pid)) {
-    signal('SIGKILL');
-    while (groupAlive(p.pid) && Date.now() < deadline + 5000) await sleep(50);
-  }
-  await Promise.race([p.exited, sleep(2000)]);
-  live.delete(p.pid);
-}
-
-async function stopAll() {
-  for (const p of [...live.values()].reverse()) await stop(p);
-}
-
-/** Runs a client to completion (its own process group, killed after timeoutMs: a hang is an error). */
-async function runClient(argv, { env, timeoutMs, what }) {
-  const p = start(argv, { env, what });
-  const timer = setTimeout(() => {
-    p.timedOut = true;
-    try {
-      process.kill(-p.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, timeoutMs);
-  const t0 = process.hrtime.bigint();
-  await p.exited;
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  clearTimeout(timer);
-  await stop(p, 1000); // anything the client left in its group
-  const { stdout, stderr } = p.out();
-  if (p.timedOut) throw new Error(`${what}: no result after ${timeoutMs / 1000} s (hung); stderr: ${stderr.trim().slice(-2000)}`);
-  if (p.status !== 0) throw new Error(`${what}: exit ${p.status ?? p.signal}; stderr: ${stderr.trim().slice(-2000)}; stdout: ${stdout.trim().slice(-1000)}`);
-  return { stdout, stderr, wall };
-}
-
-// ---------------------------------------------------------------- CPU time
-
-/**
- * CPU seconds (user+system, all threads) and context switches (voluntary:
- * the task slept; involuntary: it was preempted) of pid's process tree,
- * leaving out processes named in `skip`.
- */
-function treeStats(rootPid, skip = new Set()) {
-  const procs = new Map();
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const s = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      const close = s.lastIndexOf(')');
-      const comm = s.slice(s.indexOf('(') + 1, close);
-      const f = s.slice(close + 2).split(' '); // f[0] is field 3 (state)
-      procs.set(Number(e), { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / TICK });
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  const tree = new Set([rootPid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, q] of procs) if (!tree.has(pid) && tree.has(q.ppid)) (tree.add(pid), (grew = true));
-  }
-  const sum = { cpu: 0, vcsw: 0, ivcsw: 0 };
-  for (const pid of tree) {
-    const q = procs.get(pid);
-    if (!q || skip.has(q.comm)) continue;
-    sum.cpu += q.cpu;
-    try {
-      for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-        const st = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-        sum.vcsw += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-        sum.ivcsw += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-      }
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return sum;
-}
-
-const diff = (a, b) => ({ cpu: b.cpu - a.cpu, vcsw: b.vcsw - a.vcsw, ivcsw: b.ivcsw - a.ivcsw });
-
-/** Busy CPU seconds of the whole machine so far (/proc/stat: everything but idle and iowait). */
-function machineBusy() {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = f;
-  return (user + nice + system + irq + softirq + (steal || 0)) / TICK;
-}
-
-/**
- * Other sessions share this machine: before a measurement, wait (up to
- * maxWaitS) until the machine has been nearly idle (< 0.25 CPUs busy) for a
- * second.  Returns the busy CPUs of the last second looked at.
- */
-async function waitIdle(maxWaitS) {
-  const deadline = Date.now() + maxWaitS * 1000;
-  for (;;) {
-    const b0 = machineBusy();
-    await sleep(1000);
-    const busy = machineBusy() - b0;
-    if (busy < 0.25 || Date.now() >= deadline) return busy;
-  }
-}
-
-/**
- * The client under GNU time (the same wrapper on both transports): its CPU
- * seconds and context switches, written to a file.
- */
-function timed(argv, timesFile) {
-  return [TIME, '-o', timesFile, '-f', '%U %S %w %c', ...argv];
-}
-
-function readTimes(file) {
-  const [user, sys, vcsw, ivcsw] = fs.readFileSync(file, 'utf8').trim().split('\n').pop().trim().split(/\s+/).map(Number);
-  return { cpu: user + sys, user, sys, vcsw, ivcsw };
-}
-
 // ---------------------------------------------------------------- the two transports
 
 /** Kernel TCP: a fresh network namespace with loopback up, held by `unshare --net ... sleep`. */
 async function tcpNamespace(dir) {
-  const holder = start(['unshare', '--net', '--', 'sh', '-c', 'ip link set lo up && echo up && exec sleep 100000'], {
-    env: cleanEnv(),
-    what: 'netns holder',
-  });
-  for (let i = 0; i < 200; i++) {
-    if (holder.out().stdout.includes('up')) break;
-    if (holder.status !== null) break;
-    await sleep(20);
-  }
-  if (!holder.out().stdout.includes('up')) {
-    await stop(holder);
-    throw new Error(`could not create a network namespace: ${holder.out().stderr.trim()}`);
-  }
-  const prefix = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
+  const { holder, prefix } = await netns();
   return {
     name: 'tcp',
     holder,
@@ -324,23 +131,13 @@ async function tcpNamespace(dir) {
   };
 }
 
-function operatorStatus(root, runtime) {
-  const r = spawnSync(process.execPath, [path.join(root, 'operator/bin/switchboard.mjs'), 'status', '--json', '--runtime-dir', runtime], {
-    encoding: 'utf8',
-    env: cleanEnv(),
-  });
-  if (r.status !== 0) throw new Error(`switchboard status failed: ${(r.stderr || r.stdout).trim()}`);
-  return JSON.parse(r.stdout);
-}
-
 /** Circuits: the private operator's runtime directory; each program under `switchboard run --isolate`. */
 function circuitTransport(root, runtime, operator) {
-  const cli = [process.execPath, path.join(root, 'operator/bin/switchboard.mjs')];
   const tenant = () => operatorStatus(root, runtime).tenants.find((t) => t.name === 'default');
   return {
     name: 'circuit',
     env: cleanEnv(),
-    prefix: [...cli, 'run', '--runtime-dir', runtime, '--isolate', '--'],
+    prefix: isolatedPrefix(root, runtime),
     async waitListening(port, server) {
       for (let i = 0; i < 100; i++) {
         if (server.status !== null) throw new Error(`${server.what} exited (${server.status ?? server.signal}) before listening`);
@@ -542,8 +339,6 @@ async function measure(app, t, port, o) {
 
 // ---------------------------------------------------------------- report
 
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : 'n/a');
-
 /** CPU per request (iperf3: per GiB), sleeps per request (iperf3: per second), CPUs busy. */
 function costs(m) {
   const bulk = m.app === 'iperf3';
@@ -579,13 +374,6 @@ function describe(m) {
     (m.others_cpus > 0.25 ? `; OTHER WORK on the machine: ${fmt(m.others_cpus, 2)} CPUs` : '') +
     (m.problems.length ? `; PROBLEMS: ${m.problems.join('; ')}` : '')
   );
-}
-
-function probe(root) {
-  const bin = path.join(root, 'build', 'cmake', 'bin', 'sb-bench-connect');
-  if (!fs.existsSync(bin)) return NaN;
-  const r = spawnSync(bin, ['probe'], { encoding: 'utf8' });
-  return Number(/probe_ns=([\d.]+)/.exec(r.stdout ?? '')?.[1] ?? NaN);
 }
 
 // ---------------------------------------------------------------- main
@@ -638,14 +426,7 @@ export async function run(args, { root }) {
   const results = [];
   let failed = false;
   try {
-    const operator = start([process.execPath, path.join(root, 'operator/bin/switchboard.mjs'), 'operator', '--runtime-dir', runtime, '--log-level', 'warn'], {
-      env: cleanEnv(),
-      logFile: path.join(runtime, 'operator.log'),
-      what: 'operator',
-    });
-    const socket = path.join(runtime, 'tenants', 'default', 'control.sock');
-    for (let i = 0; i < 300 && !fs.existsSync(socket) && operator.status === null; i++) await sleep(50);
-    if (!fs.existsSync(socket)) throw new Error(`the operator did not start: ${fs.readFileSync(path.join(runtime, 'operator.log'), 'utf8').slice(-2000)}`);
+    const operator = await startOperator(root, runtime);
     const circuit = circuitTransport(root, runtime, operator);
 
     const before = probe(root);
