@@ -180,6 +180,11 @@ struct sb_flow *sb_flows_add(struct sb_udp *u, int memfd, int endpoint, enum sb_
 	f->peer_len = peer_len;
 	/* While connected, a new peer's datagrams are dropped on arrival (unless it is the connected one): none were queued before. */
 	f->keep_before = u->connected_filter ? 0 : UINT64_MAX;
+	/* Threads asleep on this socket (a receiver in poll while another thread sends the first
+	 * datagram to a new peer) announced themselves on the flows there were: announce on this one
+	 * for each of them too, or the peer's answer would not ring.  Their disarm takes it back. */
+	for (unsigned i = 0; i < u->armed; i++)
+		(void)sb_circuit_arm(&f->c, POLLIN);
 	u->flows[u->nflows++] = f;
 	return f;
 fail:
@@ -455,6 +460,11 @@ void sb_flows_ack(struct sb_sock *s)
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u64 == SB_PORT_TAG) {
 			port = true;
+			if (ev[i].events & (EPOLLHUP | EPOLLERR)) {
+				/* The operator is gone: no new peers will come, and its hang-up would wake us forever. */
+				libc_epoll_ctl(u->wake_fd, EPOLL_CTL_DEL, u->port_fd, NULL);
+				port = false;
+			}
 			continue;
 		}
 		struct sb_flow *f = ev[i].data.ptr;
