@@ -435,7 +435,44 @@ export class Exchange {
     this.circuits.sweepSoon();
   }
 
+  /** Per datagram circuit: its ring counters as last added to the metrics (datagrams and drops, each way). */
+  private readonly datagramsCounted = new Map<bigint, readonly bigint[]>();
+
+  /**
+   * Adds what datagram circuits carried and dropped since the last look to the
+   * metrics (before each scrape, and once more as a circuit goes).  The counts
+   * live in circuit memory, written by the senders: statistics, not proof.
+   */
+  countDatagrams(only?: Circuit): void {
+    for (const c of only ? [only] : this.circuits.all()) {
+      if (c.type !== 'dgram') continue;
+      let k: BigUint64Array;
+      try {
+        k = native.ringCounters(c.memfd);
+      } catch {
+        continue;
+      }
+      // ring A: connector -> acceptor (the acceptor's tenant receives), ring B the other way.
+      const now = [k[4]!, k[6]!, k[5]!, k[7]!];
+      const before = this.datagramsCounted.get(c.id) ?? [0n, 0n, 0n, 0n];
+      const add = (i: number, tenant: string, metric: typeof this.metrics.datagrams) => {
+        const d = now[i]! - before[i]!;
+        if (d > 0n) metric.inc({ tenant }, Number(d));
+      };
+      add(0, c.acceptor.tenant, this.metrics.datagrams);
+      add(1, c.acceptor.tenant, this.metrics.datagramsDropped);
+      add(2, c.connector.tenant, this.metrics.datagrams);
+      add(3, c.connector.tenant, this.metrics.datagramsDropped);
+      // A peer may scribble its counters backwards: never count anything twice.
+      this.datagramsCounted.set(c.id, now.map((v, i) => (v > before[i]! ? v : before[i]!)));
+    }
+  }
+
   private circuitGone(c: Circuit): void {
+    if (c.type === 'dgram') {
+      this.countDatagrams(c);
+      this.datagramsCounted.delete(c.id);
+    }
     this.metrics.circuitsOpen.set(this.circuits.size);
     this.log.debug('circuit.gone', { circuit: c.id, age_ms: Date.now() - c.createdAt });
   }

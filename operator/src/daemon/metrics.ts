@@ -35,6 +35,18 @@ export class Metrics {
     buckets: [10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 5e-3, 20e-3, 100e-3, 1],
     registers: [this.registry],
   });
+  readonly datagrams = new Counter({
+    name: 'switchboard_datagrams_total',
+    help: 'Datagrams published into datagram circuits, by receiving tenant (counted by the tenants in circuit memory: statistics)',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
+  readonly datagramsDropped = new Counter({
+    name: 'switchboard_datagrams_dropped_total',
+    help: "Datagrams a sender dropped because the receiver's ring was full (UDP receive-buffer drops), by receiving tenant",
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
   readonly rejected = new Counter({
     name: 'switchboard_control_messages_rejected_total',
     help: 'Control messages that could not be decoded (the connection was closed)',

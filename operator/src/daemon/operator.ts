@@ -59,7 +59,10 @@ export class Operator {
       connectTimeoutMs: o.connectTimeoutMs ?? 127_000,
       session: (id) => this.sessions.get(id),
     });
-    this.metrics.beforeCollect = () => this.exchange.sync();
+    this.metrics.beforeCollect = () => {
+      this.exchange.sync();
+      this.exchange.countDatagrams();
+    };
     this.tenants = new TenantSockets(this.files, o.log, (t, fd, cred) => this.openSession(t, fd, cred));
     this.admin = new AdminServer(this.files.admin, (r) => this.answer(r));
   }
