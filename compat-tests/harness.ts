@@ -112,6 +112,8 @@ export interface Operator {
   tenant(name?: string): Promise<TenantStatus>;
   /** `switchboard circuits --json`: the live circuits. */
   circuits(): Promise<Record<string, unknown>[]>;
+  /** GET /metrics (startOperator({ metrics: true }) only): Prometheus text. */
+  metrics(): Promise<string>;
   /** SIGTERM by pid, wait for the exit, remove the runtime directory. */
   stop(): Promise<void>;
 }
@@ -131,9 +133,16 @@ function switchboardCli(args: readonly string[]): Promise<string> {
  * and waits until it has logged `operator.start` and its admin socket (and,
  * with the embedded policy, the default tenant's control socket) exists.
  */
-export async function startOperator(opts: { policy?: string; timeoutMs?: number } = {}): Promise<Operator> {
+export async function startOperator(opts: { policy?: string; timeoutMs?: number; metrics?: boolean } = {}): Promise<Operator> {
   const { dir: runtimeDir, remove } = tempDir('sb-e2e-');
-  const args = ['operator', '--runtime-dir', runtimeDir, ...(opts.policy ? ['--policy', opts.policy] : [])];
+  const args = [
+    'operator',
+    '--runtime-dir',
+    runtimeDir,
+    ...(opts.policy ? ['--policy', opts.policy] : []),
+    // Prometheus on a free loopback port; `status` says which (Operator.metrics()).
+    ...(opts.metrics ? ['--metrics', '127.0.0.1:0'] : []),
+  ];
   const child = spawn(process.execPath, [SWITCHBOARD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
@@ -172,6 +181,13 @@ export async function startOperator(opts: { policy?: string; timeoutMs?: number 
     },
     async circuits() {
       return JSON.parse(await switchboardCli(['circuits', '--json', '--runtime-dir', runtimeDir])) as Record<string, unknown>[];
+    },
+    async metrics() {
+      const address = (await status()).metrics;
+      if (typeof address !== 'string') throw new Error('the operator serves no metrics (startOperator({ metrics: true }))');
+      const r = await fetch(`http://${address}/metrics`);
+      if (!r.ok) throw new Error(`GET /metrics: ${r.status}`);
+      return r.text();
     },
     async stop() {
       await stopByPid(child, 10_000);

@@ -57,20 +57,26 @@ test.serial('status and circuits, as text and as JSON', (t) => {
   });
   t.true(circuits[0].age_ms >= 0);
   const table = cli(['circuits', '--runtime-dir', op.dir]).stdout;
-  t.regex(table, /^id\s+type\s+connector\s+acceptor\s+bytes c>a\/a>c\s+datagrams\s+age$/m);
+  t.regex(table, /^id\s+type\s+connector\s+acceptor\s+bytes c>a\/a>c\s+datagrams\s+dropped\s+age$/m);
   t.regex(table, /stream\s+default 127\.0\.0\.1:\d+\s+default 127\.0\.0\.1:9700\s+5\/0\s+-/);
 
-  // A datagram circuit counts records too (layout.h: ring[i].prod_records follows ring[i].prod;
-  // ring[0] at byte 64, each ring's control area 256 bytes): as if 3 went one way and 2 the other.
+  // A datagram circuit counts records and drops too (layout.h: ring[i].prod_records and then
+  // ring[i].prod_dropped follow ring[i].prod; ring[0] at byte 64, each ring's control area 256
+  // bytes): as if 3 went one way and 2 the other, and 7 and 1 were dropped.
   const dl = server.listen(inet('127.0.0.1', 9703), 16, [], 'dgram');
   const dg = client.connect(inet('127.0.0.1', 9703), { socketType: 'dgram' });
   const da = accept(dl.port);
   native.memfdWrite(dg.fds[0]!, 72, Buffer.from([3, 0, 0, 0, 0, 0, 0, 0]));
   native.memfdWrite(dg.fds[0]!, 64 + 256 + 8, Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]));
+  native.memfdWrite(dg.fds[0]!, 80, Buffer.from([7, 0, 0, 0, 0, 0, 0, 0]));
+  native.memfdWrite(dg.fds[0]!, 64 + 256 + 16, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
   const both = JSON.parse(cli(['circuits', '--json', '--runtime-dir', op.dir]).stdout);
-  t.like(both.find((c: { type: string }) => c.type === 'dgram'), { datagrams: { connector_to_acceptor: '3', acceptor_to_connector: '2' } });
-  t.regex(cli(['circuits', '--runtime-dir', op.dir]).stdout, /dgram\s+default 127\.0\.0\.1:\d+\s+default 127\.0\.0\.1:9703\s+0\/0\s+3\/2/);
-  closeAll([...dg.fds, ...da.fds, dl.port]);
+  t.like(both.find((c: { type: string }) => c.type === 'dgram'), {
+    datagrams: { connector_to_acceptor: '3', acceptor_to_connector: '2' },
+    dropped: { connector_to_acceptor: '7', acceptor_to_connector: '1' },
+  });
+  t.regex(cli(['circuits', '--runtime-dir', op.dir]).stdout, /dgram\s+default 127\.0\.0\.1:\d+\s+default 127\.0\.0\.1:9703\s+0\/0\s+3\/2\s+7\/1/);
+  closeAll([...dg.fds, ...da.fds, dl.port, dl.mailbox]);
   closeAll([...g.fds, ...a.fds, l.port]);
   server.close();
   client.close();

@@ -226,9 +226,11 @@ test.serial('datagram circuits use the same path', (t) => {
   const g = client.connect(inet('127.0.0.1', 8006), { socketType: 'dgram' });
   const a = accept(l.port);
   t.like(a.msg, { type: 'incoming', socketType: 'dgram' });
+  t.true(l.mailbox >= 0, 'a datagram listen is answered with a mailbox');
+  t.is(native.memfdRead(l.mailbox, 0, 8).readBigUInt64LE(0), 1n, 'the mailbox counts the incoming circuit');
   t.is(native.writeBytes(g.fds[1]!, Buffer.from('d')), 1);
-  t.deepEqual(native.readBytes(a.fds[1]!, 8), Buffer.from('d'), 'a datagram endpoint pair');
-  closeAll([...g.fds, ...a.fds, l.port]);
+  t.deepEqual(native.readBytes(a.fds[1]!, 8), Buffer.from('d'), 'a doorbell endpoint pair');
+  closeAll([...g.fds, ...a.fds, l.port, l.mailbox]);
   server.close();
   client.close();
 });

@@ -23,13 +23,17 @@ export class TestClient extends ControlClient {
     return this.request({ type: 'bind', socketType, address, options } as Omit<Msg, 'requestId'>);
   }
 
-  /** bind + listen; the reservation and the port fd (the "listening socket"). */
+  /**
+   * bind + listen; the reservation and the port fd (the "listening socket"),
+   * and for a datagram reservation its mailbox memfd (the caller closes it).
+   */
   listen(address: Address, backlog = 16, options: BindOptions[] = [], socketType: SocketType = 'stream') {
     const b = this.bind(address, options, socketType);
     if (b.msg.type !== 'bind_reply') throw new Error(`bind: ${JSON.stringify(b.msg)}`);
     const l = this.request({ type: 'listen', reservation: b.msg.reservation, backlog } as Omit<Msg, 'requestId'>);
-    if (l.msg.type !== 'ok') throw new Error(`listen: ${JSON.stringify(l.msg)}`);
-    return { reservation: b.msg.reservation, address: b.msg.address, port: b.fds[0]! };
+    const expected = socketType === 'dgram' ? 'mailbox_reply' : 'ok';
+    if (l.msg.type !== expected) throw new Error(`listen: ${JSON.stringify(l.msg)}`);
+    return { reservation: b.msg.reservation, address: b.msg.address, port: b.fds[0]!, mailbox: l.fds[0] ?? -1 };
   }
 
   connect(destination: Address, options: { nonblocking?: boolean; socketType?: SocketType } = {}, timeoutMs = 5000): Received {

@@ -1,0 +1,97 @@
+/**
+ * What a UDP program asks of its sockets besides data, compared with the
+ * kernel: one Python script makes a few sockets, exercises IP_PKTINFO and
+ * IPV6_RECVPKTINFO (the destination address of each datagram, as BIND and
+ * other wildcard-bound servers use it), FIONREAD (the size of the next
+ * datagram), SO_RCVBUF (Linux doubles it), MSG_PEEK and MSG_TRUNC on a
+ * wildcard-bound and a dual-stack socket, and prints what it saw.  It runs
+ * once isolated over circuits (the operator must grant datagram circuits) and
+ * once without the shim in a namespace with loopback up; the outputs must be
+ * equal.
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { describeResult, runIsolated, startOperator, tool } from './harness.ts';
+
+const PYTHON = tool('python3');
+const IP_PKTINFO = 8; // Python's socket module lacks the constant
+
+const SCRIPT = String.raw`
+import fcntl, json, socket, struct, termios
+out = {}
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(('0.0.0.0', 0))
+port = r.getsockname()[1]
+r.setsockopt(socket.IPPROTO_IP, ${IP_PKTINFO}, 1)
+out['pktinfo_opt'] = r.getsockopt(socket.IPPROTO_IP, ${IP_PKTINFO})
+r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 100000)
+out['rcvbuf'] = r.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+out['type'] = r.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+out['protocol'] = r.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'a' * 100, ('127.0.0.1', port))
+s.sendto(b'b' * 200, ('127.0.0.1', port))
+out['fionread'] = struct.unpack('i', fcntl.ioctl(r, termios.FIONREAD, b'\0' * 4))[0]
+d, anc, flags, src = r.recvmsg(50, 256, socket.MSG_PEEK)
+out['peek'] = [len(d), flags & socket.MSG_TRUNC != 0, src[0]]
+d, anc, flags, src = r.recvmsg(4096, 256)
+out['first'] = [len(d), d[:1].decode(), src[0], src[1] == s.getsockname()[1]]
+pk = [(lvl, typ, len(data)) for lvl, typ, data in anc]
+out['anc'] = pk
+for lvl, typ, data in anc:
+    if lvl == socket.IPPROTO_IP and typ == ${IP_PKTINFO}:
+        ifindex, spec, addr = struct.unpack('i4s4s', data[:12])
+        out['pktinfo'] = [ifindex, socket.inet_ntoa(spec), socket.inet_ntoa(addr)]
+n = r.recv_into(bytearray(10), 0, socket.MSG_TRUNC)
+out['trunc'] = n
+out['fionread_after'] = struct.unpack('i', fcntl.ioctl(r, termios.FIONREAD, b'\0' * 4))[0]
+
+r6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+r6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+r6.bind(('::', 0))
+r6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+p6 = r6.getsockname()[1]
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.sendto(b'six', ('::1', p6))
+d, anc, flags, src = r6.recvmsg(100, 256)
+out['v6'] = [d.decode(), src[0]]
+for lvl, typ, data in anc:
+    if lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_PKTINFO:
+        addr, ifindex = struct.unpack('16sI', data[:20])
+        out['v6pktinfo'] = [socket.inet_ntop(socket.AF_INET6, addr), ifindex]
+s.sendto(b'four', ('127.0.0.1', p6))
+d, anc, flags, src = r6.recvmsg(100, 256)
+out['mapped'] = [d.decode(), src[0], [(lvl, typ) for lvl, typ, _ in anc]]
+print(json.dumps(out, sort_keys=True))
+`;
+
+/** The kernel's answer: the same script in a fresh namespace with loopback up, no shim. */
+function kernel(): Promise<string> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (k !== 'LD_PRELOAD' && !k.startsWith('SWITCHBOARD_')) env[k] = v;
+  return new Promise((resolve, reject) => {
+    execFile('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" -c "$1"', PYTHON, SCRIPT], { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
+    );
+  });
+}
+
+test('IP_PKTINFO, IPV6_RECVPKTINFO, FIONREAD, SO_RCVBUF, MSG_PEEK and MSG_TRUNC over circuits answer as the kernel does', async (t) => {
+  const expected = await kernel();
+  const op = await startOperator();
+  try {
+    const before = await op.tenant();
+    const r = await runIsolated(op, PYTHON, ['-c', SCRIPT]);
+    t.is(r.status, 0, describeResult(r));
+    const after = await op.tenant();
+    t.true(after.connects_granted - before.connects_granted >= 3, 'the datagrams went over circuits the operator granted');
+    const got = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    const want = JSON.parse(expected) as Record<string, unknown>;
+    t.deepEqual(got, want);
+    // And the kernel's answers are the ones a reader of ip(7) expects.
+    t.deepEqual(want.pktinfo, [1, '127.0.0.1', '127.0.0.1']);
+    t.is(want.fionread, 100);
+  } finally {
+    await op.stop();
+  }
+});
