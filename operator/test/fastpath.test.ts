@@ -366,8 +366,9 @@ test.serial('a connector that stops reading loses its session, and nothing leaks
     sent++;
   }
   t.true(sent < 20_000, 'the operator gave up on the session');
+  // Mostly grants; on a loaded machine the reader falls behind, some connects fail, and an error reply is what overflows.
   t.true(
-    await eventually(() => op.events().some((e) => e.event === 'session.close' && /cannot send connect_granted: (EAGAIN|EWOULDBLOCK)/.test(String(e.reason)))),
+    await eventually(() => op.events().some((e) => e.event === 'session.close' && /cannot send (connect_granted|error): (EAGAIN|EWOULDBLOCK)/.test(String(e.reason)))),
     `closed because its grants could not be delivered: ${JSON.stringify(op.events().filter((e) => e.event === 'session.close').map((e) => e.reason))}`,
   );
   t.true((await answered(op)) - before > 100, 'by the fast path');
