@@ -17,12 +17,11 @@
  * Serial: the tests compare the operator's counters before and after.
  */
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Background, describeResult, type Operator, type Result, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
-import { describeBare, netnsOf, ownNetns, runBare, somePort } from './netns.ts';
+import { describeBare, inKernelNamespace, netnsOf, ownNetns, runBare, somePort } from './netns.ts';
 
 const NAMED = tool('named');
 const DIG = tool('dig');
@@ -312,15 +311,6 @@ test.serial('named is isolated (only lo, down); dig without the shim cannot reac
 
 // ---------------------------------------------------------------- the kernel's column
 
-/** Runs `script` with sh in a new network namespace with loopback up, without the shim. */
-function inKernelNamespace(script: string, env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (k !== 'LD_PRELOAD' && !k.startsWith('SWITCHBOARD_')) clean[k] = v;
-  return new Promise((resolve) => {
-    execFile('unshare', ['--net', '--', 'sh', '-c', `ip link set lo up || exit 99\n${script}`], { env: { ...clean, ...env }, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }));
-  });
-}
 
 test('the kernel gives the same answers (named, dig and dnsperf in one namespace with loopback up, no shim)', async (t) => {
   const { dir, remove } = tempDir('sb-e2e-bind9-kernel-');

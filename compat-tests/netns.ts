@@ -62,3 +62,18 @@ export function runBare(cmd: string, args: readonly string[], timeoutMs = 20_000
 }
 
 export const describeBare = (r: BareResult) => `exit ${r.status}${r.timedOut ? ' (timed out)' : ''}\n--- stdout\n${r.stdout.slice(0, 2000)}\n--- stderr\n${r.stderr.slice(0, 4000)}`;
+
+/**
+ * Runs `script` with sh in a new network namespace with loopback up and
+ * without the shim: the kernel's answers to the same programs a test runs
+ * over circuits (the "kernel column" of the UDP tests).  Exit 99: loopback
+ * could not be brought up.
+ */
+export function inKernelNamespace(script: string, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (k !== 'LD_PRELOAD' && !k.startsWith('SWITCHBOARD_')) clean[k] = v;
+  return new Promise((resolve) => {
+    execFile('unshare', ['--net', '--', 'sh', '-c', `ip link set lo up || exit 99\n${script}`], { env: { ...clean, ...env }, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 1 << 24 },
+      (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }));
+  });
+}

@@ -15,11 +15,10 @@
  * Serial: the circuit tests compare the operator's counters before and after.
  */
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Background, describeResult, type Operator, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
-import { describeBare, netnsOf, ownNetns, runBare } from './netns.ts';
+import { describeBare, inKernelNamespace, netnsOf, ownNetns, runBare } from './netns.ts';
 
 const PYTHON = tool('python3');
 
@@ -355,18 +354,6 @@ test.serial('the server is isolated (only lo, down); the same client without the
 
 // ---------------------------------------------------------------- the kernel's column
 
-/**
- * Runs `script` with sh in a new network namespace with loopback up, without
- * the shim: the kernel's answers to the same programs.
- */
-function inKernelNamespace(script: string, env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (k !== 'LD_PRELOAD' && !k.startsWith('SWITCHBOARD_')) clean[k] = v;
-  return new Promise((resolve) => {
-    execFile('unshare', ['--net', '--', 'sh', '-c', `ip link set lo up || exit 99\n${script}`], { env: { ...clean, ...env }, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }));
-  });
-}
 
 test('the kernel gives the same answers (server and clients in one namespace with loopback up, no shim)', async (t) => {
   const { dir } = t.context;

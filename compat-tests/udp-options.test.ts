@@ -10,8 +10,8 @@
  * equal.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { describeResult, runIsolated, startOperator, tool } from './harness.ts';
+import { inKernelNamespace } from './netns.ts';
 
 const PYTHON = tool('python3');
 const IP_PKTINFO = 8; // Python's socket module lacks the constant
@@ -66,14 +66,10 @@ print(json.dumps(out, sort_keys=True))
 `;
 
 /** The kernel's answer: the same script in a fresh namespace with loopback up, no shim. */
-function kernel(): Promise<string> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (k !== 'LD_PRELOAD' && !k.startsWith('SWITCHBOARD_')) env[k] = v;
-  return new Promise((resolve, reject) => {
-    execFile('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" -c "$1"', PYTHON, SCRIPT], { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
-    );
-  });
+async function kernel(): Promise<string> {
+  const r = await inKernelNamespace('exec "$PY" -c "$SCRIPT"', { PY: PYTHON, SCRIPT });
+  if (r.status !== 0) throw new Error(`the script failed over the kernel (exit ${r.status}):\n${r.stderr}`);
+  return r.stdout.trim();
 }
 
 test('IP_PKTINFO, IPV6_RECVPKTINFO, FIONREAD, SO_RCVBUF, MSG_PEEK and MSG_TRUNC over circuits answer as the kernel does', async (t) => {

@@ -15,10 +15,9 @@
  * Serial: the tests watch the operator's circuits and counters.
  */
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { type Background, type Operator, startIsolated, startOperator, tool } from './harness.ts';
-import { describeBare, netnsOf, ownNetns, runBare, somePort } from './netns.ts';
+import { describeBare, inKernelNamespace, netnsOf, ownNetns, runBare, somePort } from './netns.ts';
 
 const IPERF3 = tool('iperf3');
 const SOCKPERF = tool('sockperf');
@@ -177,15 +176,6 @@ test.serial('the servers are isolated (only lo, down); the clients without the s
 
 // ---------------------------------------------------------------- the kernel's column
 
-/** Runs `script` with sh in a new network namespace with loopback up, without the shim. */
-function inKernelNamespace(script: string, env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (k !== 'LD_PRELOAD' && !k.startsWith('SWITCHBOARD_')) clean[k] = v;
-  return new Promise((resolve) => {
-    execFile('unshare', ['--net', '--', 'sh', '-c', `ip link set lo up || exit 99\n${script}`], { env: { ...clean, ...env }, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }));
-  });
-}
 
 test('the kernel gives the same answers (servers and clients in one namespace with loopback up, no shim)', async (t) => {
   const [ip, sp] = [5201, 11111];

@@ -83,7 +83,7 @@ int sb_sock_socket(int domain, int type)
 	return fd;
 }
 
-static uint8_t sb_bind_options(const struct sb_sock *s)
+uint8_t sb_bind_options(const struct sb_sock *s)
 {
 	uint8_t o = 0;
 	if (s->opts.reuseaddr)
@@ -95,11 +95,10 @@ static uint8_t sb_bind_options(const struct sb_sock *s)
 	return o;
 }
 
-/* Asks the operator to reserve `addr`; on success the port fd replaces fd. 0, -EADDRINUSE, or another -errno. */
-static int sb_reserve(struct sb_sock *s, int fd, const struct sb_proto_addr *addr)
+int sb_reserve(struct sb_sock *s, int fd, const struct sb_proto_addr *addr)
 {
 	struct sb_proto_msg req = { .type = SB_PROTO_MSG_BIND };
-	req.as.bind.socket_type = SB_PROTO_SOCKET_TYPE_STREAM;
+	req.as.bind.socket_type = s->type == SOCK_DGRAM ? SB_PROTO_SOCKET_TYPE_DGRAM : SB_PROTO_SOCKET_TYPE_STREAM;
 	req.as.bind.address = *addr;
 	req.as.bind.options = sb_bind_options(s);
 	struct sb_control_reply r;

@@ -5,6 +5,7 @@
 #define SB_SOCK_SETUP_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "control.h"
 #include "sock.h"
@@ -21,6 +22,13 @@ int sb_replace_fd(int fd, int newfd, bool nonblock);
 
 /* A fresh placeholder kernel socket: what an unconnected, unbound socket's fd is (fd or -errno). */
 int sb_placeholder(int type_flags);
+
+/* The bind options the operator must know (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY). */
+uint8_t sb_bind_options(const struct sb_sock *s);
+
+/* Asks the operator to reserve `addr` for the socket's type (port 0: an ephemeral one); on success the
+ * port fd replaces fd.  0, -EADDRINUSE, -EADDRNOTAVAIL (no operator), or another -errno. */
+int sb_reserve(struct sb_sock *s, int fd, const struct sb_proto_addr *addr);
 
 /* Gives the socket's reservation back to the operator. */
 void sb_release(struct sb_sock *s);

@@ -178,18 +178,6 @@ static int sb_udp_dest(const struct sb_sock *s, const struct msghdr *m, struct s
 
 /* ---- the port: reserve it, receive circuits on it ---- */
 
-static uint8_t sb_udp_bind_options(const struct sb_sock *s)
-{
-	uint8_t o = 0;
-	if (s->opts.reuseaddr)
-		o |= SB_PROTO_BIND_OPTIONS_REUSE_ADDR;
-	if (s->opts.reuseport)
-		o |= SB_PROTO_BIND_OPTIONS_REUSE_PORT;
-	if (s->opts.v6only)
-		o |= SB_PROTO_BIND_OPTIONS_V6ONLY;
-	return o;
-}
-
 /* Asks the operator for the circuits of new peers: the mailbox that announces them. 0 or -errno. */
 static int sb_udp_listen(struct sb_sock *s, int fd)
 {
@@ -207,27 +195,12 @@ static int sb_udp_listen(struct sb_sock *s, int fd)
 	return sb_flows_open(s->udp, fd, r.fds[SB_PROTO_MAILBOX_REPLY_FD_MAILBOX]);
 }
 
-/* Reserves `addr` (port 0: an ephemeral one); the port fd replaces fd.  0, -EADDRINUSE, or another -errno. */
+/* Reserves `addr` (port 0: an ephemeral one) and asks for new peers' circuits.  0, -EADDRINUSE, or another -errno. */
 static int sb_udp_reserve(struct sb_sock *s, int fd, const struct sb_proto_addr *addr)
 {
-	struct sb_proto_msg req = { .type = SB_PROTO_MSG_BIND };
-	req.as.bind.socket_type = SB_PROTO_SOCKET_TYPE_DGRAM;
-	req.as.bind.address = *addr;
-	req.as.bind.options = sb_udp_bind_options(s);
-	struct sb_control_reply r;
-	int rc = sb_control_request(&req, NULL, 0, &r, false);
-	if (rc < 0)
-		return rc == -ECONNREFUSED ? -EADDRNOTAVAIL : rc;
-	if (r.msg.type != SB_PROTO_MSG_BIND_REPLY) {
-		sb_control_drop_fds(&r);
-		return sb_errno_reply(&r);
-	}
-	rc = sb_replace_fd(fd, r.fds[SB_PROTO_BIND_REPLY_FD_PORT], s->nonblock);
+	int rc = sb_reserve(s, fd, addr);
 	if (rc < 0)
 		return rc;
-	s->reservation = r.msg.as.bind_reply.reservation;
-	s->local_len = sb_addr_from_proto(s->domain, &r.msg.as.bind_reply.address, &s->local);
-	s->port_held = true;
 	rc = sb_udp_listen(s, fd);
 	if (rc < 0)
 		sb_debug("udp: reservation %llu cannot receive: %d", (unsigned long long)s->reservation, rc);
@@ -566,6 +539,23 @@ ssize_t sb_udp_sendmsg(struct sb_sock *s, int fd, const struct msghdr *m, int fl
 
 /* ---- receiving ---- */
 
+/* Appends one control message if it fits (else sets MSG_CTRUNC, as the kernel's put_cmsg); false when it did not. */
+static bool sb_put_cmsg(struct msghdr *m, size_t cap, size_t *used, int level, int type, const void *data, size_t len,
+			int *mflags)
+{
+	if (*used + CMSG_SPACE(len) > cap) {
+		*mflags |= MSG_CTRUNC;
+		return false;
+	}
+	struct cmsghdr *c = (struct cmsghdr *)((char *)m->msg_control + *used);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	*used += CMSG_SPACE(len);
+	return true;
+}
+
 /* Control messages for a delivered datagram (IP_PKTINFO / IPV6_PKTINFO), as far as the buffer allows. */
 static void sb_udp_control(const struct sb_sock *s, const struct sb_flow *f, struct msghdr *m, int *mflags)
 {
@@ -575,53 +565,23 @@ static void sb_udp_control(const struct sb_sock *s, const struct sb_flow *f, str
 	if (cap == 0)
 		return;
 	size_t used = 0;
-	if (u->pktinfo && f->local.ss_family == AF_INET) {
-		struct in_pktinfo pi = { .ipi_ifindex = 1 }; /* the loopback interface: circuits stay on this host */
+	bool ok = true;
+	/* The datagram's destination: the flow's local address (an IPv4 one on a dual-stack socket is v4-mapped). */
+	struct in_pktinfo pi = { .ipi_ifindex = 1 }; /* the loopback interface: circuits stay on this host */
+	bool v4 = false;
+	if (f->local.ss_family == AF_INET) {
 		pi.ipi_spec_dst = ((const struct sockaddr_in *)&f->local)->sin_addr;
-		pi.ipi_addr = pi.ipi_spec_dst;
-		if (used + CMSG_SPACE(sizeof pi) > cap) {
-			*mflags |= MSG_CTRUNC;
-			return;
-		}
-		struct cmsghdr *c = (struct cmsghdr *)((char *)m->msg_control + used);
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
-		used += CMSG_SPACE(sizeof pi);
+		v4 = true;
+	} else if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&f->local)->sin6_addr)) {
+		memcpy(&pi.ipi_spec_dst, &((const struct sockaddr_in6 *)&f->local)->sin6_addr.s6_addr[12], 4);
+		v4 = true;
 	}
-	if (f->local.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)&f->local;
-		bool mapped = IN6_IS_ADDR_V4MAPPED(&l->sin6_addr);
-		if (mapped && u->pktinfo) {
-			/* An IPv4 datagram on a dual-stack socket carries IPv4's pktinfo. */
-			struct in_pktinfo pi = { .ipi_ifindex = 1 };
-			memcpy(&pi.ipi_spec_dst, &l->sin6_addr.s6_addr[12], 4);
-			pi.ipi_addr = pi.ipi_spec_dst;
-			if (used + CMSG_SPACE(sizeof pi) > cap) {
-				*mflags |= MSG_CTRUNC;
-				return;
-			}
-			struct cmsghdr *c = (struct cmsghdr *)((char *)m->msg_control + used);
-			c->cmsg_level = IPPROTO_IP;
-			c->cmsg_type = IP_PKTINFO;
-			c->cmsg_len = CMSG_LEN(sizeof pi);
-			memcpy(CMSG_DATA(c), &pi, sizeof pi);
-			used += CMSG_SPACE(sizeof pi);
-		}
-		if (u->recvpktinfo6) {
-			struct in6_pktinfo pi = { .ipi6_addr = l->sin6_addr, .ipi6_ifindex = 1 };
-			if (used + CMSG_SPACE(sizeof pi) > cap) {
-				*mflags |= MSG_CTRUNC;
-				return;
-			}
-			struct cmsghdr *c = (struct cmsghdr *)((char *)m->msg_control + used);
-			c->cmsg_level = IPPROTO_IPV6;
-			c->cmsg_type = IPV6_PKTINFO;
-			c->cmsg_len = CMSG_LEN(sizeof pi);
-			memcpy(CMSG_DATA(c), &pi, sizeof pi);
-			used += CMSG_SPACE(sizeof pi);
-		}
+	pi.ipi_addr = pi.ipi_spec_dst;
+	if (u->pktinfo && v4)
+		ok = sb_put_cmsg(m, cap, &used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi, mflags);
+	if (ok && u->recvpktinfo6 && f->local.ss_family == AF_INET6) {
+		struct in6_pktinfo pi6 = { .ipi6_addr = ((const struct sockaddr_in6 *)&f->local)->sin6_addr, .ipi6_ifindex = 1 };
+		sb_put_cmsg(m, cap, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof pi6, mflags);
 	}
 	m->msg_controllen = used;
 }
