@@ -444,6 +444,12 @@ int sb_sock_setsockopt(struct sb_sock *s, int level, int name, const void *val, 
 	return -ENOPROTOOPT;
 }
 
+/* An ioctl's int result: the program's buffer need not be aligned (the kernel's put_user copies bytes). */
+static void sb_put_arg_int(void *arg, int v)
+{
+	memcpy(arg, &v, sizeof v);
+}
+
 int sb_sock_ioctl(struct sb_sock *s, int fd, unsigned long request, void *arg)
 {
 	struct sb_circuit_view v;
@@ -453,7 +459,7 @@ int sb_sock_ioctl(struct sb_sock *s, int fd, unsigned long request, void *arg)
 		if (s->udp != NULL) {
 			if (arg == NULL)
 				return -EFAULT;
-			*(int *)arg = sb_udp_next_len(s); /* udp_ioctl: the next datagram's size */
+			sb_put_arg_int(arg, sb_udp_next_len(s)); /* udp_ioctl: the next datagram's size */
 			return 0;
 		}
 		if (s->state == SB_STREAM_S_LISTENING)
@@ -462,13 +468,13 @@ int sb_sock_ioctl(struct sb_sock *s, int fd, unsigned long request, void *arg)
 			sb_circuit_view(s->circuit, &v);
 		if (arg == NULL)
 			return -EFAULT;
-		*(int *)arg = (int)(v.readable > INT32_MAX ? INT32_MAX : v.readable);
+		sb_put_arg_int(arg, (int)(v.readable > INT32_MAX ? INT32_MAX : v.readable));
 		return 0;
 	case SIOCOUTQ:
 		if (s->udp != NULL) {
 			if (arg == NULL)
 				return -EFAULT;
-			*(int *)arg = 0; /* a datagram is in the peer's ring (or dropped) once send returns */
+			sb_put_arg_int(arg, 0); /* a datagram is in the peer's ring (or dropped) once send returns */
 			return 0;
 		}
 		if (s->state == SB_STREAM_S_LISTENING)
@@ -477,12 +483,14 @@ int sb_sock_ioctl(struct sb_sock *s, int fd, unsigned long request, void *arg)
 			sb_circuit_view(s->circuit, &v);
 		if (arg == NULL)
 			return -EFAULT;
-		*(int *)arg = (int)v.unread_by_peer;
+		sb_put_arg_int(arg, (int)v.unread_by_peer);
 		return 0;
 	case FIONBIO: {
 		if (arg == NULL)
 			return -EFAULT;
-		int on = *(int *)arg != 0;
+		int on;
+		memcpy(&on, arg, sizeof on);
+		on = on != 0;
 		if (libc_ioctl(fd, FIONBIO, arg) < 0)
 			return -errno;
 		s->nonblock = on;
