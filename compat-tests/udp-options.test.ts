@@ -7,10 +7,11 @@
  * wildcard-bound and a dual-stack socket, and prints what it saw.  It runs
  * once isolated over circuits (the operator must grant datagram circuits) and
  * once without the shim in a namespace with loopback up; the outputs must be
- * equal.
+ * equal.  And a bound datagram socket handed to a new program image across
+ * exec keeps working (the shim's exec inheritance).
  */
 import test from 'ava';
-import { describeResult, runIsolated, startOperator, tool } from './harness.ts';
+import { describeResult, runIsolated, startIsolated, startOperator, tool } from './harness.ts';
 import { inKernelNamespace } from './netns.ts';
 
 const PYTHON = tool('python3');
@@ -88,6 +89,51 @@ test('IP_PKTINFO, IPV6_RECVPKTINFO, FIONREAD, SO_RCVBUF, MSG_PEEK and MSG_TRUNC 
     t.deepEqual(want.pktinfo, [1, '127.0.0.1', '127.0.0.1']);
     t.is(want.fionread, 100);
   } finally {
+    await op.stop();
+  }
+});
+
+/* Binds, then execs a new program image that echoes on the inherited socket (the inetd `wait` pattern). */
+const EXEC_SERVER = String.raw`
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 0))
+print(s.getsockname()[1], flush=True)
+s.set_inheritable(True)
+os.execv(sys.executable, [sys.executable, '-c', '''
+import socket, sys
+s = socket.socket(fileno=int(sys.argv[1]))
+assert s.type == socket.SOCK_DGRAM, s.type
+print("exec'd", s.getsockname()[1], flush=True)
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(d.upper(), a)
+''', str(s.fileno())])
+`;
+
+const EXEC_CLIENT = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+for word in [b'one', b'two', b'three']:
+    s.sendto(word, ('127.0.0.1', int(sys.argv[1])))
+    d, a = s.recvfrom(100)
+    print(d.decode(), a[1])
+`;
+
+test('a datagram socket survives exec: the new image claims it and keeps receiving', async (t) => {
+  const op = await startOperator();
+  const server = startIsolated(op, PYTHON, ['-c', EXEC_SERVER]);
+  try {
+    const port = Number((await server.waitForLine(/^\d+$/)).trim());
+    const line = await server.waitForLine(/^exec'd/);
+    t.is(line, `exec'd ${port}`, 'the new image sees the same bound socket');
+    const r = await runIsolated(op, PYTHON, ['-c', EXEC_CLIENT, String(port)]);
+    t.is(r.status, 0, describeResult(r));
+    t.deepEqual(r.stdout.trim().split('\n'), ['ONE', 'TWO', 'THREE'].map((w) => `${w} ${port}`));
+    t.true((await op.tenant()).connects_granted >= 1, 'over a circuit');
+  } finally {
+    await server.stop();
     await op.stop();
   }
 });
