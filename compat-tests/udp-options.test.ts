@@ -137,3 +137,74 @@ test('a datagram socket survives exec: the new image claims it and keeps receivi
     await op.stop();
   }
 });
+
+/* The policy is checked at a flow's first datagram: allowed to db's port 53, not to its port 54. */
+const POLICY = `version: 1
+tenants:
+  - name: web
+    addresses: [10.0.0.2]
+  - name: db
+    addresses: [10.0.0.3]
+listen:
+  - { tenant: db, ports: any, type: dgram }
+connect:
+  - name: web-to-dns
+    from: web
+    to: { tenant: db, ports: 53, type: dgram }
+    action: allow
+defaults:
+  connect: deny
+`;
+
+const ECHO_ON = String.raw`
+import socket, sys
+socks = []
+for p in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('10.0.0.3', int(p)))
+    socks.append(s)
+print('ready', flush=True)
+import select
+while True:
+    for s in select.select(socks, [], [])[0]:
+        d, a = s.recvfrom(100)
+        s.sendto(d, a)
+`;
+
+const POLICY_CLIENT = String.raw`
+import json, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+out = {}
+s.sendto(b'allowed', ('10.0.0.3', 53))
+out['53'] = s.recvfrom(100)[0].decode()
+try:
+    s.sendto(b'denied', ('10.0.0.3', 54))
+    out['54'] = 'sent'
+except OSError as e:
+    out['54'] = e.errno
+print(json.dumps(out))
+`;
+
+test('the policy decides at a flow\'s first datagram: an allowed port answers, a denied one fails with EPERM and an audit line', async (t) => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { tempDir } = await import('./harness.ts');
+  const tmp = tempDir('sb-udp-policy-');
+  const policy = path.join(tmp.dir, 'policy.yaml');
+  fs.writeFileSync(policy, POLICY);
+  const op = await startOperator({ policy });
+  const server = startIsolated(op, PYTHON, ['-c', ECHO_ON, '53', '54'], { tenant: 'db' });
+  try {
+    await server.waitForLine(/^ready$/);
+    const r = await runIsolated(op, PYTHON, ['-c', POLICY_CLIENT], { tenant: 'web' });
+    t.is(r.status, 0, describeResult(r));
+    t.deepEqual(JSON.parse(r.stdout.trim()), { 53: 'allowed', 54: 1 /* EPERM */ });
+    t.is((await op.tenant('web')).connects_denied, 1);
+    t.regex(op.log(), /"event":"deny\.connect".*10\.0\.0\.3:54/);
+  } finally {
+    await server.stop();
+    await op.stop();
+    tmp.remove();
+  }
+});

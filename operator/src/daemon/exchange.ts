@@ -302,7 +302,9 @@ export class Exchange {
   private listen(s: Session, msg: Extract<Msg, { type: 'listen' }>): Outgoing {
     const r = this.ownReservation(s, msg.reservation);
     if (!r) return s.errorFor(msg, E.EINVAL, `no reservation ${msg.reservation} for tenant ${s.tenant}`);
-    if (!listenRuleFor(this.policy(), s.tenant, r.address, r.type)) {
+    // A datagram socket receives on whatever port it has: its listen rule was checked at bind (for a
+    // port it chose), and an ephemeral port is a client's, which must hear its answers.
+    if (r.type !== 'dgram' && !listenRuleFor(this.policy(), s.tenant, r.address, r.type)) {
       this.audit(s, 'listen', r.address, r.type, 'no listen rule permits it', E.EACCES);
       return s.errorFor(msg, E.EACCES, `policy: tenant ${s.tenant} may not listen on ${formatAddress(r.address)}`);
     }
