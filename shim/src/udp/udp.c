@@ -413,9 +413,13 @@ void sb_udp_end(struct sb_sock *s, bool last)
 
 /* ---- sending ---- */
 
-/* A circuit to `dest` from the operator: the flow, or NULL with *nobody (nobody is bound there) or *err (the call fails). */
+/*
+ * A circuit to `dest` from the operator: the flow, or NULL with *nobody
+ * (nobody is bound there), *busy (the receiver's queue of new peers is full:
+ * this datagram is lost, as in a full receive buffer) or *err (the call fails).
+ */
 static struct sb_flow *sb_udp_open_flow(struct sb_sock *s, const struct sockaddr_storage *dest, socklen_t dest_len,
-					bool *nobody, int *err)
+					bool *nobody, bool *busy, int *err)
 {
 	struct sb_proto_msg req = { .type = SB_PROTO_MSG_CONNECT };
 	req.as.connect.socket_type = SB_PROTO_SOCKET_TYPE_DGRAM;
@@ -431,8 +435,10 @@ static struct sb_flow *sb_udp_open_flow(struct sb_sock *s, const struct sockaddr
 	if (r.msg.type != SB_PROTO_MSG_CONNECT_GRANTED) {
 		int e = -sb_errno_reply(&r);
 		sb_control_drop_fds(&r);
-		if (e == ECONNREFUSED || e == EAGAIN)
-			*nobody = true; /* nobody bound there, or its queue of new peers is full: the datagram is lost */
+		if (e == ECONNREFUSED)
+			*nobody = true;
+		else if (e == EAGAIN)
+			*busy = true;
 		else
 			*err = e;
 		return NULL;
@@ -462,11 +468,11 @@ static bool sb_udp_transmit(struct sb_sock *s, const struct sockaddr_storage *de
 		pthread_mutex_lock(&s->lock);
 		struct sb_flow *f = sb_flows_find(s->udp, dest, dest_len);
 		pthread_mutex_unlock(&s->lock);
-		bool nobody = false;
+		bool nobody = false, busy = false;
 		if (f == NULL)
-			f = sb_udp_open_flow(s, dest, dest_len, &nobody, err);
+			f = sb_udp_open_flow(s, dest, dest_len, &nobody, &busy, err);
 		if (f == NULL)
-			return !nobody && *err == 0;
+			return busy; /* busy: someone is there, the datagram is dropped; else nobody, or *err */
 		ssize_t n = sb_circuit_send_dgram(&f->c, iov, iovcnt, NULL, 0, SB_NONBLOCK | SB_NOPROBE, NULL);
 		if (n >= 0) {
 			f->sent += len;
