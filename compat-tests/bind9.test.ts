@@ -20,8 +20,8 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Background, describeResult, type Operator, type Result, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
-import { describeBare, inKernelNamespace, netnsOf, ownNetns, runBare, somePort } from './netns.ts';
+import { type Background, childrenOf, describeResult, type Operator, type Result, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
+import { checkIsolated, describeBare, inKernelNamespace, runBare, somePort } from './netns.ts';
 
 const NAMED = tool('named');
 const DIG = tool('dig');
@@ -290,15 +290,9 @@ test.serial('named is isolated (only lo, down); dig without the shim cannot reac
   if (t.context.namedFailed) throw t.context.namedFailed;
   const { op, named, port } = t.context;
   // The launcher's child: unshare, which exec'd named.
-  const pid = Number(
-    fs.readdirSync(`/proc/${named.child.pid}/task`).flatMap((tid) => fs.readFileSync(`/proc/${named.child.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)).filter(Boolean)[0],
-  );
+  const pid = childrenOf(named.child.pid!)[0]!;
   t.regex(fs.readFileSync(`/proc/${pid}/comm`, 'utf8'), /^named/);
-  const ns = netnsOf(pid);
-  t.not(ns.id, ownNetns());
-  t.is(ns.links.length, 1, ns.links.join('\n'));
-  t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
-  t.deepEqual(ns.addrs, []);
+  checkIsolated(t, pid);
 
   const before = await op.tenant();
   for (const q of [QUERIES[0]!, QUERIES[4]!]) {

@@ -56,7 +56,7 @@ function exitOf(child: ChildProcess): Promise<void> {
 }
 
 /** The pids of a process's children (/proc/PID/task/TID/children, every thread). */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   try {
     return fs
       .readdirSync(`/proc/${pid}/task`)

@@ -6,6 +6,7 @@
  *   const ns = netnsOf(pid);   // { id: 'net:[…]', links: ['1: lo: <LOOPBACK> … state DOWN …'], addrs: [] }
  *   const r = await runBare(CURL, [url]);   // unshare --net, no LD_PRELOAD: exit 7
  */
+import type { ExecutionContext } from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -29,6 +30,20 @@ export function netnsOf(pid: number): Netns {
       .split('\n')
       .filter(Boolean);
   return { id, links: ip('link'), addrs: ip('addr') };
+}
+
+/**
+ * Checks that `pid` runs isolated as `switchboard run --isolate` promises: a
+ * namespace of its own whose only interface is lo, down, without addresses.
+ * Returns the namespace.
+ */
+export function checkIsolated(t: ExecutionContext<unknown>, pid: number): Netns {
+  const ns = netnsOf(pid);
+  t.not(ns.id, ownNetns());
+  t.is(ns.links.length, 1, ns.links.join('\n'));
+  t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
+  t.deepEqual(ns.addrs, []);
+  return ns;
 }
 
 /** This process's network namespace. */

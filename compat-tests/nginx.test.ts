@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Background, describeResult, type Operator, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
-import { describeBare, netnsOf, ownNetns, runBare, sha256, somePort } from './netns.ts';
+import { checkIsolated, describeBare, netnsOf, runBare, sha256, somePort } from './netns.ts';
 
 interface Context {
   op: Operator;
@@ -272,11 +272,7 @@ test.serial('wrk with Connection: close: a connection per request, no errors', a
 
 test.serial('nginx is isolated: its namespace has only lo, down; curl without the shim, isolated, cannot reach it', async (t) => {
   const { op, port, masterPid } = t.context;
-  const ns = netnsOf(masterPid);
-  t.not(ns.id, ownNetns());
-  t.is(ns.links.length, 1, ns.links.join('\n'));
-  t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
-  t.deepEqual(ns.addrs, []);
+  const ns = checkIsolated(t, masterPid);
   // Its two workers share that namespace.
   const workers = fs
     .readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8')

@@ -13,7 +13,7 @@ import anyTest, { type TestFn } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Background, describeResult, type Operator, runIsolated, startIsolated, startOperator, tempDir } from './harness.ts';
-import { describeBare, netnsOf, ownNetns, runBare } from './netns.ts';
+import { checkIsolated, describeBare, runBare } from './netns.ts';
 
 const NODE = process.execPath;
 
@@ -221,11 +221,7 @@ test.serial('200 keep-alive requests, 50 with a connection each and a 4 MiB echo
 
 test.serial('the server is isolated: only lo, down; the client without the shim, isolated, cannot reach it', async (t) => {
   const { op, port, dir, serverPid } = t.context;
-  const ns = netnsOf(serverPid);
-  t.not(ns.id, ownNetns());
-  t.is(ns.links.length, 1, ns.links.join('\n'));
-  t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
-  t.deepEqual(ns.addrs, []);
+  checkIsolated(t, serverPid);
 
   const before = await op.tenant();
   const probe = await runIsolated(op, NODE, [path.join(dir, 'client.mjs'), String(port), 'probe']);

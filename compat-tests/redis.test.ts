@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Background, describeResult, type Operator, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
-import { describeBare, netnsOf, ownNetns, runBare, sha256, somePort } from './netns.ts';
+import { checkIsolated, describeBare, runBare, sha256, somePort } from './netns.ts';
 
 const REDIS_SERVER = tool('redis-server');
 const REDIS_CLI = tool('redis-cli');
@@ -132,11 +132,7 @@ test.serial('redis-server is isolated: only lo, down; redis-cli without the shim
   const { op, port } = t.context;
   const pid = Number((await info(t)).get('process_id'));
   t.true(pid > 0);
-  const ns = netnsOf(pid);
-  t.not(ns.id, ownNetns());
-  t.is(ns.links.length, 1, ns.links.join('\n'));
-  t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
-  t.deepEqual(ns.addrs, []);
+  checkIsolated(t, pid);
 
   const before = await op.tenant();
   const bare = await runBare(REDIS_CLI, ['-p', String(port), 'PING']);

@@ -18,7 +18,7 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Background, describeResult, type Operator, runIsolated, startIsolated, startOperator, tempDir, tool } from './harness.ts';
-import { describeBare, inKernelNamespace, netnsOf, ownNetns, runBare } from './netns.ts';
+import { checkIsolated, describeBare, inKernelNamespace, runBare } from './netns.ts';
 
 const PYTHON = tool('python3');
 
@@ -332,11 +332,7 @@ test.serial('over circuits: the operator lists a dgram circuit, with its datagra
 test.serial('the server is isolated (only lo, down); the same client without the shim cannot reach it', async (t) => {
   if (t.context.serverFailed) throw t.context.serverFailed;
   const { op, serverPid } = t.context;
-  const ns = netnsOf(serverPid);
-  t.not(ns.id, ownNetns());
-  t.is(ns.links.length, 1, ns.links.join('\n'));
-  t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
-  t.deepEqual(ns.addrs, []);
+  checkIsolated(t, serverPid);
 
   const before = await op.tenant();
   for (const host of ['127.0.0.1', '::1'] as const) {

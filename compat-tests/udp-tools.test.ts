@@ -15,9 +15,8 @@
  * Serial: the tests watch the operator's circuits and counters.
  */
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import fs from 'node:fs';
-import { type Background, type Operator, startIsolated, startOperator, tool } from './harness.ts';
-import { describeBare, inKernelNamespace, netnsOf, ownNetns, runBare, somePort } from './netns.ts';
+import { type Background, childrenOf, type Operator, startIsolated, startOperator, tool } from './harness.ts';
+import { checkIsolated, describeBare, inKernelNamespace, runBare, somePort } from './netns.ts';
 
 const IPERF3 = tool('iperf3');
 const SOCKPERF = tool('sockperf');
@@ -154,14 +153,8 @@ test.serial('the servers are isolated (only lo, down); the clients without the s
   if (t.context.failed) throw t.context.failed;
   const { op, ports } = t.context;
   for (const server of [t.context.iperf, t.context.sockperf]) {
-    const pid = Number(
-      fs.readdirSync(`/proc/${server.child.pid}/task`).flatMap((tid) => fs.readFileSync(`/proc/${server.child.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)).filter(Boolean)[0],
-    );
-    const ns = netnsOf(pid);
-    t.not(ns.id, ownNetns());
-    t.is(ns.links.length, 1, ns.links.join('\n'));
-    t.regex(ns.links[0]!, /^1: lo: <LOOPBACK> .* state DOWN /);
-    t.deepEqual(ns.addrs, []);
+    const pid = childrenOf(server.child.pid!)[0]!;
+    checkIsolated(t, pid);
   }
   const before = await op.tenant();
   const iperf = await runBare(IPERF3, iperfClientArgs(ports.iperf));

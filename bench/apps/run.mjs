@@ -65,8 +65,7 @@ import {
   timed,
   treeStats,
   waitIdle,
-  which,
-  TIME,
+  preflight,
 } from '../common/programs.mjs';
 
 const USAGE = 'usage: npm run bench -- apps [--runs N] [--quick] [--duration S] [--requests N] [--wait-idle S] [--retries N]';
@@ -386,26 +385,12 @@ export async function run(args, { root }) {
     console.error(`apps: ${e.message}`);
     return 2;
   }
-  if (process.getuid?.() !== 0) {
-    console.error('apps: run as root: the TCP baseline needs a fresh network namespace, and --isolate one per program');
-    return 1;
-  }
-  const shim = process.env.SWITCHBOARD_SHIM ?? path.join(root, 'build', 'cmake', 'lib', 'libswitchboard.so');
-  if (!fs.existsSync(shim)) {
-    console.error(`apps: ${shim} is missing: run \`npm run build\``);
-    return 1;
-  }
-  o.tools = {};
-  const missing = [];
-  for (const t of ['nginx', 'wrk', 'redis-server', 'redis-benchmark', 'iperf3', 'nsenter', 'unshare', 'ss', 'ip']) {
-    o.tools[t] = which(t);
-    if (!o.tools[t]) missing.push(t);
-  }
-  if (!fs.existsSync(TIME)) missing.push(`${TIME} (package time)`);
-  if (missing.length) {
-    console.error(`apps: missing ${missing.join(', ')}: run \`node scripts/setup.mjs\``);
-    return 1;
-  }
+  o.tools = preflight('apps', {
+    root,
+    baseline: 'TCP',
+    tools: ['nginx', 'wrk', 'redis-server', 'redis-benchmark', 'iperf3', 'nsenter', 'unshare', 'ss', 'ip'],
+  });
+  if (!o.tools) return 1;
 
   // nginx's workers run as nobody: the directory with the page must be readable by all
   o.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-apps-'));

@@ -23,6 +23,37 @@ export function median(xs) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * What every program benchmark checks before it starts (`name` prefixes the
+ * messages): it runs as root (the kernel baseline needs a fresh network
+ * namespace, and --isolate one per program), the shim is built when circuits
+ * are measured, and `tools` and GNU time are installed.  Returns the tools'
+ * paths by name, or null after saying what is missing.
+ */
+export function preflight(name, { root, baseline, needShim = true, tools, setupHint = '' }) {
+  if (process.getuid?.() !== 0) {
+    console.error(`${name}: run as root: the ${baseline} baseline needs a fresh network namespace, and --isolate one per program`);
+    return null;
+  }
+  const shim = process.env.SWITCHBOARD_SHIM ?? path.join(root, 'build', 'cmake', 'lib', 'libswitchboard.so');
+  if (needShim && !fs.existsSync(shim)) {
+    console.error(`${name}: ${shim} is missing: run \`npm run build\``);
+    return null;
+  }
+  const found = {};
+  const missing = [];
+  for (const t of tools) {
+    found[t] = which(t);
+    if (!found[t]) missing.push(t);
+  }
+  if (!fs.existsSync(TIME)) missing.push(`${TIME} (package time)`);
+  if (missing.length) {
+    console.error(`${name}: missing ${missing.join(', ')}: run \`node scripts/setup.mjs\`${setupHint}`);
+    return null;
+  }
+  return found;
+}
+
 export function which(name) {
   for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin']) {
     const p = dir && path.join(dir, name);

@@ -71,8 +71,7 @@ import {
   timed,
   treeStats,
   waitIdle,
-  which,
-  TIME,
+  preflight,
 } from '../common/programs.mjs';
 import { parseDnsperf, parseSockperf, queryFile, zoneFile } from './parse.mjs';
 
@@ -244,8 +243,7 @@ async function namedStarted(t, port, server, log) {
 
 /**
  * Asks named once over the same transport, with dnsperf itself (one query,
- * NOERROR expected).  Not dig: dig sends through libuv, which calls
- * sendmmsg/recvmmsg by syscall(2), past any LD_PRELOAD shim's libc symbols.
+ * NOERROR expected): the measuring client, so nothing else need be installed.
  */
 async function namedReady(t, port, server, log, o) {
   const listeners = /using (\d+) UDP listeners? per interface/.exec(fs.readFileSync(log, 'utf8'))?.[1];
@@ -494,26 +492,14 @@ export async function run(args, { root }) {
     console.error(`udp: ${e.message}`);
     return 2;
   }
-  if (process.getuid?.() !== 0) {
-    console.error('udp: run as root: the UDP baseline needs a fresh network namespace, and --isolate one per program');
-    return 1;
-  }
-  const shim = process.env.SWITCHBOARD_SHIM ?? path.join(root, 'build', 'cmake', 'lib', 'libswitchboard.so');
-  if (o.transports.includes('circuit') && !fs.existsSync(shim)) {
-    console.error(`udp: ${shim} is missing: run \`npm run build\``);
-    return 1;
-  }
-  o.tools = {};
-  const missing = [];
-  for (const t of ['sockperf', 'dnsperf', 'named', 'nsenter', 'unshare', 'ss', 'ip']) {
-    o.tools[t] = which(t);
-    if (!o.tools[t]) missing.push(t);
-  }
-  if (!fs.existsSync(TIME)) missing.push(`${TIME} (package time)`);
-  if (missing.length) {
-    console.error(`udp: missing ${missing.join(', ')}: run \`node scripts/setup.mjs\` (sockperf, dnsperf, bind9, time)`);
-    return 1;
-  }
+  o.tools = preflight('udp', {
+    root,
+    baseline: 'UDP',
+    needShim: o.transports.includes('circuit'),
+    tools: ['sockperf', 'dnsperf', 'named', 'nsenter', 'unshare', 'ss', 'ip'],
+    setupHint: ' (sockperf, dnsperf, bind9, time)',
+  });
+  if (!o.tools) return 1;
   const figs = Object.keys(FIGURES).filter((f) => o.only === null || o.only === f);
 
   o.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-udp-'));

@@ -66,6 +66,13 @@ void sb_addr_to_proto(const struct sockaddr *addr, struct sb_proto_addr *out)
 	memcpy(out->addr, &s4->sin_addr, 4);
 }
 
+void sb_addr_bind_request(const struct sockaddr *addr, struct sb_proto_addr *out)
+{
+	sb_addr_to_proto(addr, out);
+	if (addr->sa_family == AF_UNSPEC)
+		out->family = SB_PROTO_AF_INET;
+}
+
 void sb_addr_connect_target(int domain, const struct sockaddr *addr, struct sb_proto_addr *out)
 {
 	(void)domain;

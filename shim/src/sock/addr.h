@@ -19,6 +19,8 @@ int sb_addr_check_connect(int domain, const struct sockaddr *addr, socklen_t len
 /* sockaddr (already checked) → protocol address.  The wildcard destination means this host: loopback, as Linux does. */
 void sb_addr_to_proto(const struct sockaddr *addr, struct sb_proto_addr *out);
 void sb_addr_connect_target(int domain, const struct sockaddr *addr, struct sb_proto_addr *out);
+/* What bind() asks the operator for: the address as given (AF_UNSPEC, which AF_INET's bind accepts, as AF_INET). */
+void sb_addr_bind_request(const struct sockaddr *addr, struct sb_proto_addr *out);
 
 /* protocol address → sockaddr of the socket's domain (an AF_INET address on an AF_INET6 socket becomes v4-mapped). */
 socklen_t sb_addr_from_proto(int domain, const struct sb_proto_addr *in, struct sockaddr_storage *out);

@@ -144,9 +144,7 @@ int sb_sock_bind(struct sb_sock *s, int fd, const struct sockaddr *addr, socklen
 	if (k->then.local == SB_LOCAL_BIND) {
 		/* Only the operator knows whether the address is free. */
 		struct sb_proto_addr want;
-		sb_addr_to_proto(addr, &want);
-		if (addr->sa_family == AF_UNSPEC)
-			want.family = SB_PROTO_AF_INET;
+		sb_addr_bind_request(addr, &want);
 		rc = sb_reserve(s, fd, &want);
 		if (rc == -EADDRINUSE) {
 			call.port = SB_STREAM_PORT_TAKEN;

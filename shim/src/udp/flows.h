@@ -98,7 +98,7 @@ bool sb_flows_any_queued(struct sb_sock *s);
 /* The sum of every flow's published receive index (and the flow count): moves with each arrival. */
 uint64_t sb_flows_arrivals(struct sb_sock *s);
 
-/* Bytes of the next datagram (FIONREAD), 0 if none. */
+/* Bytes of the next datagram (FIONREAD), 0 if none (or while another thread is receiving). */
 uint32_t sb_flows_next_len(struct sb_sock *s);
 
 /* After a delivered datagram: its stamp is the flow's new floor. */

@@ -297,9 +297,7 @@ int sb_udp_bind(struct sb_sock *s, int fd, const struct sockaddr *addr, socklen_
 	struct sb_outcome o = sb_udp_decide(s, &call);
 	if (o.local == SB_LOCAL_BIND) {
 		struct sb_proto_addr want;
-		sb_addr_to_proto(addr, &want);
-		if (addr->sa_family == AF_UNSPEC)
-			want.family = SB_PROTO_AF_INET;
+		sb_addr_bind_request(addr, &want);
 		rc = sb_udp_reserve(s, fd, &want);
 		if (rc == -EADDRINUSE) {
 			call.port = SB_DGRAM_PORT_TAKEN;
@@ -536,9 +534,12 @@ ssize_t sb_udp_sendmsg(struct sb_sock *s, int fd, const struct msghdr *m, int fl
 			}
 		}
 	}
-	pthread_mutex_lock(&s->lock);
-	sb_udp_apply(s, &o);
-	pthread_mutex_unlock(&s->lock);
+	/* Most sends change nothing (a bound or connected socket's datagram went): no second trip through the lock. */
+	if (o.to != SB_STATE_UNCHANGED || o.nset > 0) {
+		pthread_mutex_lock(&s->lock);
+		sb_udp_apply(s, &o);
+		pthread_mutex_unlock(&s->lock);
+	}
 	pthread_mutex_unlock(&s->send_lock);
 	return result;
 }
