@@ -225,11 +225,17 @@ function wrkSummary(stdout: string): { requests: number; socketErrors: string | 
   };
 }
 
-test.serial('wrk with keep-alive: 20 connections for 2 s, no errors', async (t) => {
+/**
+ * wrk (20 connections, 2 s) against the small file, isolated, with `extra`
+ * arguments: no socket errors, only 200s, and every response wrk counted
+ * logged complete by nginx (wrk stops with responses in flight: nginx logs
+ * those with fewer bytes sent, one per connection at most).
+ */
+async function wrkRun(t: ExecutionContext<Context>, extra: readonly string[]) {
   const { op, port, dir } = t.context;
   const before = await op.tenant();
   const logFrom = accessLog(dir).length;
-  const r = await runIsolated(op, WRK, ['-t', '2', '-c', '20', '-d', '2s', url(port, SMALL)], { timeoutMs: 20_000 });
+  const r = await runIsolated(op, WRK, ['-t', '2', '-c', '20', '-d', '2s', ...extra, url(port, SMALL)], { timeoutMs: 20_000 });
   t.is(r.status, 0, describeResult(r));
   const s = wrkSummary(r.stdout);
   t.log(r.stdout.trim());
@@ -237,36 +243,24 @@ test.serial('wrk with keep-alive: 20 connections for 2 s, no errors', async (t) 
   t.is(s.non2xx, undefined, describeResult(r));
   t.true(s.requests > 0, describeResult(r));
   const log = logSince(dir, logFrom);
-  // wrk stops with responses in flight: nginx logs those with fewer bytes sent, one per connection at most.
   const full = log.lines.filter((l) => l.bytes === FILES[SMALL]!.length).length;
   t.true(log.lines.every((l) => l.status === 200));
   t.true(full >= s.requests, `nginx logged ${full} complete responses, wrk counted ${s.requests}`);
   t.true(log.lines.length - full <= 20, `${log.lines.length - full} incomplete responses: ${log.lines.filter((l) => l.bytes !== FILES[SMALL]!.length).map((l) => l.bytes).join(" ")}`);
-  const after = await op.tenant();
+  return { requests: s.requests, log, before, after: await op.tenant() };
+}
+
+test.serial('wrk with keep-alive: 20 connections for 2 s, no errors', async (t) => {
+  const { log, before, after } = await wrkRun(t, []);
   t.log(`connects_granted ${before.connects_granted} → ${after.connects_granted}; nginx saw ${log.connections} connections`);
   t.true(after.connects_granted - before.connects_granted >= 20);
   t.true(log.connections >= 20 && log.connections <= 40, `${log.connections} connections: wrk keeps its 20`);
 });
 
 test.serial('wrk with Connection: close: a connection per request, no errors', async (t) => {
-  const { op, port, dir } = t.context;
-  const before = await op.tenant();
-  const logFrom = accessLog(dir).length;
-  const r = await runIsolated(op, WRK, ['-t', '2', '-c', '20', '-d', '2s', '-H', 'Connection: close', url(port, SMALL)], { timeoutMs: 20_000 });
-  t.is(r.status, 0, describeResult(r));
-  const s = wrkSummary(r.stdout);
-  t.log(r.stdout.trim());
-  t.is(s.socketErrors, undefined, describeResult(r));
-  t.is(s.non2xx, undefined, describeResult(r));
-  t.true(s.requests > 0, describeResult(r));
-  const log = logSince(dir, logFrom);
-  const full = log.lines.filter((l) => l.bytes === FILES[SMALL]!.length).length;
-  t.true(log.lines.every((l) => l.status === 200));
-  t.true(full >= s.requests, `nginx logged ${full} complete responses, wrk counted ${s.requests}`);
-  t.true(log.lines.length - full <= 20, `${log.lines.length - full} incomplete responses: ${log.lines.filter((l) => l.bytes !== FILES[SMALL]!.length).map((l) => l.bytes).join(" ")}`);
-  const after = await op.tenant();
-  t.log(`connects_granted ${before.connects_granted} → ${after.connects_granted} for ${s.requests} requests`);
-  t.true(after.connects_granted - before.connects_granted >= Math.max(20, s.requests));
+  const { requests, log, before, after } = await wrkRun(t, ['-H', 'Connection: close']);
+  t.log(`connects_granted ${before.connects_granted} → ${after.connects_granted} for ${requests} requests`);
+  t.true(after.connects_granted - before.connects_granted >= Math.max(20, requests));
   t.is(log.connections, log.lines.length, 'one connection per request');
 });
 

@@ -74,6 +74,11 @@ int sb_sock_socket(int domain, int type)
 		return -ENOMEM;
 	}
 	s->local_len = sb_addr_any(domain, &s->local);
+	return sb_sock_register(fd, s);
+}
+
+int sb_sock_register(int fd, struct sb_sock *s)
+{
 	int rc = sb_sock_put(fd, s);
 	if (rc < 0) {
 		sb_sock_free(s);

@@ -30,6 +30,9 @@ uint8_t sb_bind_options(const struct sb_sock *s);
  * port fd replaces fd.  0, -EADDRINUSE, -EADDRNOTAVAIL (no operator), or another -errno. */
 int sb_reserve(struct sb_sock *s, int fd, const struct sb_proto_addr *addr);
 
+/* A new socket's fd into the table: fd, or -errno with both the socket and the fd gone. */
+int sb_sock_register(int fd, struct sb_sock *s);
+
 /* Gives the socket's reservation back to the operator. */
 void sb_release(struct sb_sock *s);
 

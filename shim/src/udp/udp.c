@@ -254,13 +254,7 @@ int sb_udp_socket(int domain, int type)
 		libc_close(fd);
 		return -ENOMEM;
 	}
-	int rc = sb_sock_put(fd, s);
-	if (rc < 0) {
-		sb_sock_free(s);
-		libc_close(fd);
-		return rc;
-	}
-	return fd;
+	return sb_sock_register(fd, s);
 }
 
 struct sb_sock *sb_udp_claimed(int fd, const struct sb_proto_claim_port *m)
