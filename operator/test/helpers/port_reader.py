@@ -12,7 +12,7 @@ while True:
     if not ready:
         break
     try:
-        msg, fds, _flags, _addr = socket.recv_fds(port, 512, 2)
+        msg, fds, _flags, _addr = socket.recv_fds(port, 512, 2, socket.MSG_DONTWAIT)
     except BlockingIOError:
         continue  # the other process took it
     if not msg:
